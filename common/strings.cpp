@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+// String utilities.
+#include "common/strings.hpp"
+
+#include <sys/random.h>
+
+#include <cctype>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "common/result.hpp"
+
+namespace nexus {
+
+static constexpr char kB64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(data[k])); };
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
+    out += kB64[v >> 18 & 63];
+    out += kB64[v >> 12 & 63];
+    out += kB64[v >> 6 & 63];
+    out += kB64[v & 63];
+  }
+  if (i + 1 == data.size()) {
+    uint32_t v = byte(i) << 16;
+    out += kB64[v >> 18 & 63];
+    out += kB64[v >> 12 & 63];
+    out += "==";
+  } else if (i + 2 == data.size()) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8;
+    out += kB64[v >> 18 & 63];
+    out += kB64[v >> 12 & 63];
+    out += kB64[v >> 6 & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t pad = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '+' || c == '-') v = 62;
+    else if (c == '/' || c == '_') v = 63;
+    else if (c == '=') { ++pad; continue; }
+    else return std::nullopt;
+    if (pad) return std::nullopt;  // data after padding
+    acc = acc << 6 | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>(acc >> bits & 0xff);
+    }
+  }
+  if (pad > 2 || bits >= 6) return std::nullopt;
+  return out;
+}
+
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string format_rfc3339_ms(int64_t unix_ms) {
+  time_t secs = static_cast<time_t>(unix_ms / 1000);
+  tm t{};
+  gmtime_r(&secs, &t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(unix_ms % 1000));
+}
+
+static void fill_random(void* buf, size_t n) {
+  auto* p = static_cast<unsigned char*>(buf);
+  while (n > 0) {
+    ssize_t r = getrandom(p, n, 0);
+    if (r < 0) {
+      NEXUS_CHECK(errno == EINTR);
+      continue;
+    }
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+}
+
+std::string random_base32(size_t n) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  std::string out(n, 'a');
+  std::string raw(n, '\0');
+  fill_random(raw.data(), n);
+  for (size_t i = 0; i < n; ++i) out[i] = kAlphabet[static_cast<unsigned char>(raw[i]) & 31];
+  return out;
+}
+
+std::string random_hex(size_t n_bytes) {
+  std::string raw(n_bytes, '\0');
+  fill_random(raw.data(), n_bytes);
+  std::string out;
+  for (unsigned char c : raw) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = hexval(s[i + 1]);
+      int lo = hexval(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi << 4 | lo);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  for (auto& pair : split(query, '&')) {
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    std::string k = pair.substr(0, eq);
+    std::string v = eq == std::string::npos ? "" : pair.substr(eq + 1);
+    for (auto* s : {&k, &v})
+      for (auto& c : *s)
+        if (c == '+') c = ' ';
+    auto dk = url_decode(k);
+    auto dv = url_decode(v);
+    out[dk ? *dk : k] = dv ? *dv : v;
+  }
+  return out;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    out.emplace_back(s.substr(start, pos - start));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+}  // namespace nexus

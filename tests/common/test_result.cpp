@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests for common/result.hpp and common/json.hpp.
+#include <catch.hpp>
+
+#include "common/json.hpp"
+#include "common/result.hpp"
+
+using namespace nexus;
+
+static Result<int> parse_positive(int v) {
+  if (v <= 0) return fail(Errc::invalid_argument, "value must be positive");
+  return v;
+}
+
+static Result<void> chain(int v) {
+  NEXUS_TRY(parse_positive(v).map([](int) {}));
+  return {};
+}
+
+TEST_CASE("errors carry codes and gain context", "[result]") {
+  auto r = parse_positive(-1);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(Errc::invalid_argument));
+  auto e = r.error();
+  e.wrap("reading config");
+  CHECK(e.message() == "reading config: value must be positive");
+  CHECK_FALSE(chain(0));
+  CHECK(chain(3));
+  auto en = Error::from_errno(ENOENT, "open '/x'");
+  CHECK(en.errno_value() == ENOENT);
+  CHECK(en.message() == "open '/x': No such file or directory");
+}
+
+TEST_CASE("malformed JSON is an error, not an exception", "[json]") {
+  auto bad = parse_json("{\"a\": ");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().is(Errc::invalid_argument));
+  auto good = parse_json(R"({"n": 3, "s": "x", "b": true})");
+  REQUIRE(good);
+  CHECK(json_int(*good, "n").value() == 3);
+  CHECK(json_string(*good, "s").value() == "x");
+  CHECK(json_bool(*good, "b").value());
+  CHECK_FALSE(json_int(*good, "s"));
+  CHECK(json_int(*good, "missing", 7).value() == 7);
+}
