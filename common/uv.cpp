@@ -70,7 +70,10 @@ void Signal::start(int signum, std::function<void(int)> cb) {
   state_->cb = std::move(cb);
   uv_signal_start(&state_->handle, [](uv_signal_t* h, int sig) {
     auto* s = static_cast<State*>(h->data);
-    if (s->cb) s->cb(sig);
+    if (s->cb) {
+      auto cb_copy = s->cb;  // the callback may destroy this handle
+      cb_copy(sig);
+    }
   }, signum);
 }
 void Signal::stop() { uv_signal_stop(&state_->handle); }
@@ -86,7 +89,10 @@ Async::Async(Loop& loop, std::function<void()> cb) : state_(new State) {
   state_->cb = std::move(cb);
   uv_async_init(loop.get(), &state_->handle, [](uv_async_t* h) {
     auto* s = static_cast<State*>(h->data);
-    if (s->cb) s->cb();
+    if (s->cb) {
+      auto cb_copy = s->cb;  // the callback may destroy this handle
+      cb_copy();
+    }
   });
   state_->handle.data = state_;
 }

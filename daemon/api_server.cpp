@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+// Native API routing.
+#include "daemon/api_server.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "daemon/api_util.hpp"
+#include "daemon/command_api.hpp"
+#include "nexus_config.h"
+
+namespace nexus::daemon {
+namespace {
+
+constexpr const char* kLog = "daemon.api";
+
+std::string owner_of(const http::Exchange& ex) {
+  auto peer = ex.peer();
+  if (!peer) return "unknown";
+  if (passwd* pw = getpwuid(peer->uid)) return pw->pw_name;
+  return fmt::format("uid:{}", peer->uid);
+}
+
+void method_not_allowed(const std::shared_ptr<http::Exchange>& ex) {
+  reply_error(ex, 405, "method_not_allowed",
+              fmt::format("method {} not allowed on {}", ex->request().method, ex->request().path));
+}
+
+Result<CreateRequest> parse_create(const Json& body) {
+  CreateRequest req;
+  auto name = json_string(body, "name");
+  auto tpl = json_string(body, "template");
+  auto ttl = json_int(body, "ttl_seconds", 0);
+  auto cpus = json_int(body, "cpus", 0);
+  auto mem = json_int(body, "memory_mib", 0);
+  for (auto* e : {name ? nullptr : &name.error(), tpl ? nullptr : &tpl.error(), ttl ? nullptr : &ttl.error(),
+                  cpus ? nullptr : &cpus.error(), mem ? nullptr : &mem.error()})
+    if (e) return fail(*e);
+  if (body.contains("ttl_seconds") && *ttl <= 0) return fail(Errc::invalid_argument, "ttl_seconds must be positive");
+  if (body.contains("cpus") && *cpus <= 0) return fail(Errc::invalid_argument, "cpus must be positive");
+  if (body.contains("memory_mib") && *mem <= 0) return fail(Errc::invalid_argument, "memory_mib must be positive");
+  if (*cpus > 1024 || *mem > (1 << 30) || *ttl > (int64_t{1} << 40))
+    return fail(Errc::invalid_argument, "resource value out of range");
+  req.name = *name;
+  req.template_name = *tpl;
+  req.ttl_seconds = *ttl;
+  req.cpus = static_cast<int>(*cpus);
+  req.memory_mib = static_cast<int>(*mem);
+  if (auto it = body.find("env"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return fail(Errc::invalid_argument, "field 'env' must be an object of strings");
+    for (auto& [k, v] : it->items()) {
+      if (!v.is_string()) return fail(Errc::invalid_argument, fmt::format("env '{}' must be a string", k));
+      req.env[k] = v.get<std::string>();
+    }
+  }
+  return req;
+}
+
+}  // namespace
+
+ApiServer::ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates)
+    : mgr_(mgr), templates_(templates),
+      server_(loop, http::ServerOptions{}, [this](std::shared_ptr<http::Exchange> ex) { handle(std::move(ex)); }) {}
+
+Result<void> ApiServer::listen(const std::string& socket_path) {
+  NEXUS_TRY(server_.listen_unix(socket_path, 0660));
+  if (group* gr = getgrnam("nexus")) {
+    if (::chown(socket_path.c_str(), 0, gr->gr_gid) != 0)
+      return fail_errno(fmt::format("chown '{}' to group nexus", socket_path));
+  }
+  return {};
+}
+
+void ApiServer::handle(std::shared_ptr<http::Exchange> ex) {
+  const auto& req = ex->request();
+  log::debug(kLog, "{} {}", req.method, req.path);
+  auto parts = split(req.path, '/');
+  // "/v1/sandboxes/x" -> ["", "v1", "sandboxes", "x"]
+  if (parts.size() < 3 || !parts[0].empty() || parts[1] != "v1")
+    return reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", req.path));
+  if (parts.back().empty()) parts.pop_back();  // tolerate a trailing slash
+  const std::string& resource = parts[2];
+  if (resource == "version" && parts.size() == 3) {
+    if (req.method != "GET") return method_not_allowed(ex);
+    return reply_json(ex, 200, Json{{"version", NEXUS_VERSION}, {"api", 1}});
+  }
+  if (resource == "sandboxes") return handle_sandboxes(parts, std::move(ex));
+  if (resource == "templates") return templates_.handle(parts, std::move(ex));
+  reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", req.path));
+}
+
+void ApiServer::handle_sandboxes(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex) {
+  const auto& method = ex->request().method;
+  int64_t now = unix_now_ms();
+  if (parts.size() == 3) {
+    if (method == "GET") {
+      auto q = parse_query(ex->request().query);
+      bool all = q.count("all") && q["all"] != "0" && q["all"] != "false";
+      auto list = mgr_.list(all);
+      if (!list) return reply_error(ex, list.error());
+      Json arr = Json::array();
+      for (auto& r : *list) arr.push_back(to_api_json(r, now));
+      return reply_json(ex, 200, Json{{"sandboxes", arr}});
+    }
+    if (method != "POST") return method_not_allowed(ex);
+    std::string owner = owner_of(*ex);
+    return read_json_body(ex, [this, ex, owner](Json body) {
+      auto req = parse_create(body);
+      if (!req) return reply_error(ex, req.error());
+      req->owner = owner;
+      mgr_.create(std::move(*req), [ex](Result<SandboxRecord> r) {
+        if (!r) return reply_error(ex, r.error());
+        reply_json(ex, 201, to_api_json(*r, unix_now_ms()));
+      });
+    });
+  }
+  const std::string id = parts[3];
+  if (parts.size() == 4) {
+    if (method == "GET") {
+      auto r = mgr_.get(id);
+      if (!r) return reply_error(ex, r.error());
+      return reply_json(ex, 200, to_api_json(*r, now));
+    }
+    if (method == "DELETE") {
+      auto r = mgr_.stop(id);
+      if (!r) return reply_error(ex, r.error());
+      return reply_json(ex, 200, to_api_json(*r, now));
+    }
+    return method_not_allowed(ex);
+  }
+  if (parts.size() != 5)
+    return reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", ex->request().path));
+  const std::string& action = parts[4];
+  if (action != "pause" && action != "resume" && action != "timeout" && action != "run" && action != "exec" &&
+      action != "stop")
+    return reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", ex->request().path));
+  if (method != "POST") return method_not_allowed(ex);
+  read_json_body(ex, [this, ex, id, action](Json body) {
+    if (action == "run") return handle_run(mgr_, id, std::move(body), ex);
+    if (action == "exec") return handle_exec(mgr_, id, std::move(body), ex);
+    Result<SandboxRecord> r;
+    if (action == "pause") r = mgr_.pause(id);
+    else if (action == "resume") r = mgr_.resume(id);
+    else if (action == "stop") r = mgr_.stop(id);
+    else {
+      auto ttl = json_int(body, "ttl_seconds", 0);
+      if (!ttl) return reply_error(ex, ttl.error());
+      if (!body.contains("ttl_seconds")) return reply_error(ex, Error(Errc::invalid_argument, "field 'ttl_seconds' is required"));
+      r = mgr_.set_ttl(id, *ttl);
+    }
+    if (!r) return reply_error(ex, r.error());
+    reply_json(ex, 200, to_api_json(*r, unix_now_ms()));
+  });
+}
+
+}  // namespace nexus::daemon

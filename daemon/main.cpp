@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+// nexusd: the per-host Nexus daemon.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/log.hpp"
+#include "common/uv.hpp"
+#include "daemon/api_server.hpp"
+#include "daemon/sandbox_manager.hpp"
+#include "daemon/store.hpp"
+#include "daemon/template_service.hpp"
+#include "nexus_config.h"
+
+namespace {
+
+// Exit codes (documented in nexusd --help and docs/api.md).
+constexpr int kExitOk = 0;
+constexpr int kExitUsage = 2;
+constexpr int kExitStartup = 3;
+
+std::string find_agent(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("NEXUS_AGENT"); env && *env) return env;
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto build_tree = exe.parent_path().parent_path() / "guest-agent" / "nexus-agent";
+    if (std::filesystem::exists(build_tree, ec)) return build_tree;
+    auto beside = exe.parent_path() / "nexus-agent";
+    if (std::filesystem::exists(beside, ec)) return beside;
+  }
+  return std::string(NEXUS_LIBEXECDIR) + "/nexus/nexus-agent";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace nexus;
+  daemon::DaemonConfig cfg;
+  std::string agent_flag, log_level = "info";
+  bool log_time = false;
+  CLI::App app{"nexusd: the Nexus sandbox daemon. Serves the native API on a Unix socket and runs\n"
+               "sandboxes (jail isolation on this release).",
+               "nexusd"};
+  app.set_version_flag("--version", std::string("nexusd ") + NEXUS_VERSION);
+  app.add_option("--root", cfg.root_dir, "State directory (database, templates, sandboxes)")->capture_default_str();
+  app.add_option("--run-dir", cfg.run_dir, "Runtime directory (sockets)")->capture_default_str();
+  app.add_option("--socket", cfg.socket_path, "API socket path (default <run-dir>/nexus.sock)");
+  app.add_option("--agent", agent_flag, "Path of the static nexus-agent binary");
+  app.add_option("--cache-dir", cfg.cache_dir, "Cache for template bases, keyed by input hash")->capture_default_str();
+  app.add_option("--default-ttl", cfg.default_ttl_seconds, "Default sandbox TTL in seconds")->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warning or error")->capture_default_str();
+  app.add_flag("--log-time", log_time, "Prefix log lines with the time and pid");
+  app.footer("Exit status: 0 clean shutdown, 2 usage error, 3 start-up failure (the message says why).");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  log::Level level;
+  if (!log::parse_level(log_level, level)) {
+    std::cerr << "nexusd: unknown log level '" << log_level << "'\n";
+    return kExitUsage;
+  }
+  log::set_level(level);
+  log::set_sink(2, log_time);
+  if (cfg.socket_path.empty()) cfg.socket_path = cfg.run_dir + "/nexus.sock";
+  cfg.agent_path = find_agent(agent_flag);
+  if (const char* cache = std::getenv("NEXUS_CACHE_DIR"); cache && *cache && cfg.cache_dir == "/var/cache/nexus")
+    cfg.cache_dir = cache;
+
+  auto die = [](const std::string& msg) {
+    log::error("nexusd", "{}", msg);
+    return kExitStartup;
+  };
+  if (geteuid() != 0) return die("nexusd must run as root (it creates namespaces, cgroups and mounts)");
+  if (::access(cfg.agent_path.c_str(), X_OK) != 0)
+    return die("cannot find the nexus-agent binary at '" + cfg.agent_path + "' (use --agent)");
+  ::signal(SIGPIPE, SIG_IGN);
+  ::umask(022);
+  std::error_code ec;
+  for (auto* dir : {&cfg.root_dir, &cfg.run_dir}) {
+    std::filesystem::create_directories(*dir, ec);
+    if (ec) return die("creating '" + *dir + "': " + ec.message());
+  }
+  ::chmod(cfg.root_dir.c_str(), 0711);
+  ::chmod(cfg.run_dir.c_str(), 0755);
+
+  auto store = daemon::Store::open(cfg.root_dir + "/nexus.db");
+  if (!store) return die(store.error().message());
+  uv::Loop loop;
+  daemon::SandboxManager manager(loop, **store, cfg);
+  if (auto r = manager.reconcile(); !r) return die("reconciling state: " + r.error().message());
+  daemon::TemplateService templates(loop, manager.config());
+  daemon::ApiServer api(loop, manager, templates);
+  if (auto r = api.listen(cfg.socket_path); !r) return die(r.error().message());
+  manager.start_sweeper();
+
+  uv::Signal sigterm(loop), sigint(loop);
+  auto shutdown = [&](int sig) {
+    log::info("nexusd", "signal {}: shutting down (sandboxes keep running and are adopted on restart)", sig);
+    api.close();
+    loop.stop();
+  };
+  sigterm.start(SIGTERM, shutdown);
+  sigint.start(SIGINT, shutdown);
+  log::info("nexusd", "nexusd {} ready on {} (root {}, agent {})", NEXUS_VERSION, cfg.socket_path, cfg.root_dir,
+            cfg.agent_path);
+  loop.run();
+  ::unlink(cfg.socket_path.c_str());
+  return kExitOk;
+}

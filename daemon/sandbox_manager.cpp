@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: Apache-2.0
+// SandboxManager implementation.
+#include "daemon/sandbox_manager.hpp"
+
+#include <dirent.h>
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "daemon/jail/jail.hpp"
+#include "rootfs/template_store.hpp"
+
+namespace nexus::daemon {
+namespace {
+
+constexpr const char* kLog = "daemon.sandbox";
+constexpr int64_t kKeepStoppedMs = 3600 * 1000;  // stopped sandboxes stay visible for an hour
+
+bool valid_name(const std::string& n) {
+  if (n.empty() || n.size() > 63) return false;
+  for (char c : n)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return true;
+}
+
+bool valid_env_key(const std::string& k) {
+  if (k.empty() || k.size() > 255 || isdigit(static_cast<unsigned char>(k[0]))) return false;
+  for (char c : k)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+Result<void> mkdir_p(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return fail(Error(ec, fmt::format("creating '{}': {}", path, ec.message())));
+  if (::chmod(path.c_str(), mode) != 0) return fail_errno(fmt::format("chmod '{}'", path));
+  return {};
+}
+
+/// Bind a listening Unix socket for the sandbox agent. nexusd owns the path; the agent
+/// inherits the listening fd, so it never needs to see a host path.
+Result<UniqueFd> listen_agent_socket(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return fail(Errc::invalid_argument, fmt::format("socket path '{}' too long", path));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno("socket");
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  (void)::unlink(path.c_str());  // a stale socket from an earlier life of this id
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return fail_errno(fmt::format("binding '{}'", path));
+  if (::chmod(path.c_str(), 0600) != 0) return fail_errno(fmt::format("chmod '{}'", path));
+  if (::listen(fd.get(), 128) != 0) return fail_errno(fmt::format("listening on '{}'", path));
+  return fd;
+}
+
+jail::Handle handle_of(const SandboxRecord& r) {
+  jail::Handle h{};
+  h.pid = static_cast<pid_t>(r.pid);
+  h.start_time = r.pid_start_time;
+  return h;
+}
+
+}  // namespace
+
+SandboxManager::SandboxManager(uv::Loop& loop, Store& store, DaemonConfig config)
+    : loop_(loop), store_(store), config_(std::move(config)), sweeper_(loop) {}
+
+SandboxManager::~SandboxManager() = default;
+
+Result<void> SandboxManager::save(const SandboxRecord& r) {
+  if (auto res = store_.update(r); !res) return fail(std::move(res.error()).wrap("saving sandbox state"));
+  return {};
+}
+
+SandboxManager::Live* SandboxManager::find_live(const std::string& id) {
+  auto it = live_.find(id);
+  return it == live_.end() ? nullptr : it->second.get();
+}
+
+Result<void> SandboxManager::reconcile() {
+  NEXUS_TRY(mkdir_p(config_.sandboxes_dir(), 0700));
+  NEXUS_TRY(mkdir_p(config_.templates_dir(), 0755));
+  NEXUS_TRY(mkdir_p(config_.run_dir + "/sandboxes", 0700));
+  auto records = store_.list(false);
+  if (!records) return fail(records.error());
+  int adopted = 0, cleaned = 0;
+  for (auto& r : *records) {
+    if (r.state != SandboxState::creating && r.pid > 0 && jail::alive(handle_of(r))) {
+      auto live = std::make_unique<Live>();
+      live->record = r;
+      live->agent = std::make_unique<AgentClient>(loop_, config_.agent_socket(r.id));
+      live_[r.id] = std::move(live);
+      ++adopted;
+      log::info(kLog, "adopted sandbox {} (pid {}, {})", r.id, r.pid, state_name(r.state));
+      continue;
+    }
+    auto why = r.state == SandboxState::creating ? "nexusd stopped while the sandbox was being created"
+                                                 : "the sandbox ended while nexusd was not running";
+    if (auto res = teardown(r, SandboxState::stopped, why); !res)
+      log::warning(kLog, "cleaning up sandbox {}: {}", r.id, res.error().message());
+    ++cleaned;
+  }
+  // Leftovers with no live record: directories from crashes between steps.
+  for (const char* base : {"sandboxes", "run"}) {
+    std::string dir = std::string(base) == "run" ? config_.run_dir + "/sandboxes" : config_.sandboxes_dir();
+    std::error_code ec;
+    for (auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      std::string id = entry.path().filename();
+      if (live_.count(id)) continue;
+      if (std::string(base) == "sandboxes") {
+        if (auto res = jail::destroy(id, jail::Handle{}, entry.path()); !res)
+          log::warning(kLog, "removing leftover sandbox dir '{}': {}", entry.path().string(), res.error().message());
+      } else {
+        std::filesystem::remove_all(entry.path(), ec);
+      }
+    }
+  }
+  (void)store_.prune_stopped(unix_now_ms() - kKeepStoppedMs);  // housekeeping only
+  log::info(kLog, "reconciled: {} adopted, {} cleaned up", adopted, cleaned);
+  return {};
+}
+
+void SandboxManager::start_sweeper() {
+  sweeper_.start(static_cast<uint64_t>(config_.sweep_interval_ms), static_cast<uint64_t>(config_.sweep_interval_ms),
+                 [this] { sweep(); });
+}
+
+void SandboxManager::sweep() {
+  int64_t now = unix_now_ms();
+  std::vector<std::string> ids;
+  for (auto& [id, live] : live_) ids.push_back(id);
+  for (auto& id : ids) {
+    Live* live = find_live(id);
+    if (!live) continue;
+    auto& r = live->record;
+    if (r.state == SandboxState::creating) continue;
+    if (!jail::alive(handle_of(r))) {
+      log::warning(kLog, "sandbox {} ended unexpectedly (its init exited)", id);
+      SandboxRecord copy = r;
+      (void)teardown(copy, SandboxState::failed, "the sandbox init exited unexpectedly");  // logged inside
+      continue;
+    }
+    if (r.expires_at_ms <= now) {
+      log::info(kLog, "sandbox {} expired; stopping it", id);
+      SandboxRecord copy = r;
+      (void)teardown(copy, SandboxState::stopped, "");  // logged inside
+    }
+  }
+  static int64_t last_prune = 0;
+  if (now - last_prune > 60 * 1000) {
+    last_prune = now;
+    (void)store_.prune_stopped(now - kKeepStoppedMs);  // housekeeping only
+  }
+}
+
+Result<SandboxRecord> SandboxManager::validate(CreateRequest& req) {
+  SandboxRecord r;
+  if (req.template_name.empty()) req.template_name = config_.default_template;
+  if (req.ttl_seconds == 0) req.ttl_seconds = config_.default_ttl_seconds;
+  if (req.cpus == 0) req.cpus = config_.default_cpus;
+  if (req.memory_mib == 0) req.memory_mib = config_.default_memory_mib;
+  if (!req.name.empty() && !valid_name(req.name))
+    return fail(Errc::invalid_argument, fmt::format("invalid name '{}': use up to 63 of A-Z a-z 0-9 . _ -", req.name));
+  if (req.ttl_seconds < 1 || req.ttl_seconds > 7 * 24 * 3600)
+    return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
+  if (req.cpus < 1 || req.cpus > 64) return fail(Errc::invalid_argument, "cpus must be between 1 and 64");
+  if (req.memory_mib < 64 || req.memory_mib > 65536)
+    return fail(Errc::invalid_argument, "memory_mib must be between 64 and 65536");
+  if (req.env.size() > 1024) return fail(Errc::invalid_argument, "too many environment variables (max 1024)");
+  for (auto& [k, v] : req.env) {
+    if (!valid_env_key(k)) return fail(Errc::invalid_argument, fmt::format("invalid environment variable name '{}'", k));
+    if (v.size() > 128 * 1024 || v.find('\0') != std::string::npos)
+      return fail(Errc::invalid_argument, fmt::format("invalid value for environment variable '{}'", k));
+  }
+  auto tpl = rootfs::read_template(config_.templates_dir(), req.template_name);
+  if (!tpl) {
+    if (tpl.error().is(Errc::not_found)) {
+      if (rootfs::find_seeded_template(req.template_name))
+        return fail(Errc::conflict, fmt::format("template '{}' is not built yet; run 'nexus template build {}'",
+                                                req.template_name, req.template_name));
+      return fail(Errc::not_found, fmt::format("template '{}' not found", req.template_name));
+    }
+    return fail(tpl.error());
+  }
+  int64_t now = unix_now_ms();
+  r.id = "sb_" + random_base32(20);
+  r.name = req.name.empty() ? r.id : req.name;
+  r.template_name = req.template_name;
+  r.cpus = req.cpus;
+  r.memory_mib = req.memory_mib;
+  r.env = req.env;
+  r.owner = req.owner;
+  r.ttl_seconds = req.ttl_seconds;
+  r.created_at_ms = now;
+  r.last_active_at_ms = now;
+  r.expires_at_ms = now + req.ttl_seconds * 1000;
+  return r;
+}
+
+void SandboxManager::create(CreateRequest req, std::function<void(Result<SandboxRecord>)> done) {
+  auto rec = validate(req);
+  if (!rec) return done(fail(rec.error()));
+  SandboxRecord r = std::move(*rec);
+  if (auto res = store_.insert(r); !res) return done(fail(res.error()));
+
+  auto failed = [this, done](SandboxRecord rr, Error e) {
+    (void)teardown(rr, SandboxState::failed, e.message());  // logged inside
+    done(fail(std::move(e)));
+  };
+
+  std::string sock_dir = config_.agent_socket_dir(r.id);
+  if (auto res = mkdir_p(sock_dir, 0700); !res) return failed(r, res.error());
+  auto listen_fd = listen_agent_socket(config_.agent_socket(r.id));
+  if (!listen_fd) return failed(r, listen_fd.error());
+
+  jail::Spec spec;
+  spec.id = r.id;
+  spec.lower_dir = config_.templates_dir() + "/" + r.template_name + "/rootfs";
+  spec.sandbox_dir = config_.sandbox_dir(r.id);
+  spec.agent_path = config_.agent_path;
+  spec.agent_args = {"--listen-fd", "3"};
+  spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LISTEN_FDS=1"};
+  spec.listen_fd = listen_fd->get();
+  spec.limits.cpus = r.cpus;
+  spec.limits.memory_bytes = static_cast<uint64_t>(r.memory_mib) << 20;
+  spec.limits.pids = config_.pids_limit;
+  spec.uid_base = config_.uid_base;
+  spec.uid_count = config_.uid_count;
+  spec.log_path = spec.sandbox_dir + ".log";
+  auto handle = jail::spawn(spec);
+  listen_fd->reset();  // the agent holds the listening socket now
+  if (!handle) return failed(r, std::move(handle.error()).wrap("starting the sandbox"));
+  r.pid = handle->pid;
+  r.pid_start_time = handle->start_time;
+  if (auto res = save(r); !res) return failed(r, res.error());
+
+  auto live = std::make_unique<Live>();
+  live->record = r;
+  live->agent = std::make_unique<AgentClient>(loop_, config_.agent_socket(r.id));
+  AgentClient* agent = live->agent.get();
+  live_[r.id] = std::move(live);
+
+  Json init = {{"envVars", r.env}, {"defaultUser", "user"}, {"defaultWorkdir", "/home/user"}};
+  std::string id = r.id;
+  agent->init(init, [this, id, done, failed](Result<void> res) {
+    Live* l = find_live(id);
+    if (!l) return done(fail(Errc::conflict, fmt::format("sandbox '{}' was stopped while starting", id)));
+    if (!res) return failed(l->record, std::move(res.error()).wrap("initialising the sandbox agent"));
+    l->record.state = SandboxState::running;
+    if (auto s = save(l->record); !s) return failed(l->record, s.error());
+    log::info(kLog, "created sandbox {} ('{}', template '{}', pid {})", id, l->record.name,
+              l->record.template_name, l->record.pid);
+    done(l->record);
+  });
+}
+
+Result<SandboxRecord> SandboxManager::get(const std::string& id) {
+  if (Live* l = find_live(id)) return l->record;
+  auto r = store_.get(id);
+  if (!r) return fail(r.error());
+  if (!*r) return fail(Errc::not_found, fmt::format("sandbox '{}' not found", id));
+  return **r;
+}
+
+Result<std::vector<SandboxRecord>> SandboxManager::list(bool include_stopped) {
+  auto rs = store_.list(include_stopped);
+  if (!rs) return fail(rs.error());
+  for (auto& r : *rs)
+    if (Live* l = find_live(r.id)) r = l->record;
+  return rs;
+}
+
+Result<void> SandboxManager::teardown(SandboxRecord& r, SandboxState final_state, std::string reason) {
+  auto res = jail::destroy(r.id, handle_of(r), config_.sandbox_dir(r.id));
+  std::error_code ec;
+  std::filesystem::remove_all(config_.agent_socket_dir(r.id), ec);
+  std::filesystem::remove(config_.sandbox_dir(r.id) + ".log", ec);
+  if (!res) {
+    log::error(kLog, "tearing down sandbox {}: {}", r.id, res.error().message());
+    final_state = SandboxState::failed;
+    reason = res.error().message();
+  }
+  r.state = final_state;
+  r.error = reason;
+  r.pid = 0;
+  r.pid_start_time = 0;
+  r.stopped_at_ms = unix_now_ms();
+  live_.erase(r.id);
+  auto saved = save(r);
+  if (!saved) log::error(kLog, "{}", saved.error().message());
+  if (!res) return res;
+  return saved;
+}
+
+Result<SandboxRecord> SandboxManager::stop(const std::string& id) {
+  Live* l = find_live(id);
+  if (!l) {
+    auto r = get(id);
+    if (!r) return r;
+    return r;  // already stopped: stopping is idempotent
+  }
+  SandboxRecord r = l->record;
+  if (auto res = teardown(r, SandboxState::stopped, ""); !res) return fail(res.error());
+  log::info(kLog, "stopped sandbox {}", id);
+  return r;
+}
+
+Result<SandboxRecord> SandboxManager::pause(const std::string& id) {
+  Live* l = find_live(id);
+  if (!l) {
+    auto r = get(id);
+    if (!r) return r;
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
+  }
+  if (l->record.state != SandboxState::running)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}, not active", id, state_name(l->record.state)));
+  if (auto res = jail::freeze(id); !res) return fail(std::move(res.error()).wrap("pausing"));
+  l->record.state = SandboxState::paused;
+  NEXUS_TRY(save(l->record));
+  return l->record;
+}
+
+Result<SandboxRecord> SandboxManager::resume(const std::string& id) {
+  Live* l = find_live(id);
+  if (!l) {
+    auto r = get(id);
+    if (!r) return r;
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
+  }
+  if (l->record.state != SandboxState::paused)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}, not paused", id, state_name(l->record.state)));
+  if (auto res = jail::thaw(id); !res) return fail(std::move(res.error()).wrap("resuming"));
+  int64_t now = unix_now_ms();
+  l->record.state = SandboxState::running;
+  l->record.last_active_at_ms = now;
+  l->record.expires_at_ms = std::max(l->record.expires_at_ms, now + l->record.ttl_seconds * 1000);
+  NEXUS_TRY(save(l->record));
+  return l->record;
+}
+
+Result<SandboxRecord> SandboxManager::set_ttl(const std::string& id, int64_t ttl_seconds) {
+  if (ttl_seconds < 1 || ttl_seconds > 7 * 24 * 3600)
+    return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
+  Live* l = find_live(id);
+  if (!l) {
+    auto r = get(id);
+    if (!r) return r;
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
+  }
+  l->record.ttl_seconds = ttl_seconds;
+  l->record.expires_at_ms = unix_now_ms() + ttl_seconds * 1000;
+  NEXUS_TRY(save(l->record));
+  return l->record;
+}
+
+Result<AgentClient*> SandboxManager::begin_command(const std::string& id) {
+  Live* l = find_live(id);
+  if (!l) {
+    auto r = get(id);
+    if (!r) return fail(r.error());
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
+  }
+  if (l->record.state != SandboxState::running)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}; resume it first", id, state_name(l->record.state)));
+  int64_t now = unix_now_ms();
+  l->record.last_active_at_ms = now;
+  l->record.expires_at_ms = std::max(l->record.expires_at_ms, now + l->record.ttl_seconds * 1000);
+  NEXUS_TRY(save(l->record));
+  return l->agent.get();
+}
+
+void SandboxManager::end_command(const std::string& id) {
+  Live* l = find_live(id);
+  if (!l || l->record.state != SandboxState::running) return;
+  int64_t now = unix_now_ms();
+  l->record.last_active_at_ms = now;
+  l->record.expires_at_ms = std::max(l->record.expires_at_ms, now + l->record.ttl_seconds * 1000);
+  if (auto r = save(l->record); !r) log::warning(kLog, "{}", r.error().message());
+}
+
+}  // namespace nexus::daemon

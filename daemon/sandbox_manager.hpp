@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// SandboxManager: sandbox lifecycle (create, pause, resume, stop), TTL expiry, and
+// reconciliation with what is really running after a restart.
+//
+// Thread affinity: the daemon loop thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/uv.hpp"
+#include "daemon/agent_client.hpp"
+#include "daemon/config.hpp"
+#include "daemon/sandbox_record.hpp"
+#include "daemon/store.hpp"
+
+namespace nexus::daemon {
+
+struct CreateRequest {
+  std::string name;
+  std::string template_name;
+  int64_t ttl_seconds = 0;  ///< 0: default
+  int cpus = 0;             ///< 0: default
+  int memory_mib = 0;       ///< 0: default
+  std::map<std::string, std::string> env;
+  std::string owner;
+};
+
+class SandboxManager {
+ public:
+  SandboxManager(uv::Loop& loop, Store& store, DaemonConfig config);
+  ~SandboxManager();
+
+  /// Adopt live sandboxes, clean up dead ones and leftovers. Call once at start.
+  Result<void> reconcile();
+  /// Start the expiry/liveness sweeper.
+  void start_sweeper();
+
+  void create(CreateRequest req, std::function<void(Result<SandboxRecord>)> done);
+  Result<SandboxRecord> get(const std::string& id);
+  Result<std::vector<SandboxRecord>> list(bool include_stopped);
+  Result<SandboxRecord> stop(const std::string& id);
+  Result<SandboxRecord> pause(const std::string& id);
+  Result<SandboxRecord> resume(const std::string& id);
+  Result<SandboxRecord> set_ttl(const std::string& id, int64_t ttl_seconds);
+
+  /// For run/exec: the sandbox's agent, if the sandbox is active; refreshes its TTL.
+  Result<AgentClient*> begin_command(const std::string& id);
+  /// Record activity at the end of a command (refreshes the TTL again).
+  void end_command(const std::string& id);
+
+  const DaemonConfig& config() const { return config_; }
+  size_t live_count() const { return live_.size(); }
+
+ private:
+  struct Live {
+    SandboxRecord record;
+    std::unique_ptr<AgentClient> agent;
+  };
+
+  Result<SandboxRecord> validate(CreateRequest& req);
+  Result<void> teardown(SandboxRecord& r, SandboxState final_state, std::string reason);
+  void sweep();
+  Result<void> save(const SandboxRecord& r);
+  Live* find_live(const std::string& id);
+
+  uv::Loop& loop_;
+  Store& store_;
+  DaemonConfig config_;
+  std::map<std::string, std::unique_ptr<Live>> live_;
+  uv::Timer sweeper_;
+};
+
+}  // namespace nexus::daemon

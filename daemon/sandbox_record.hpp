@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// SandboxRecord: what nexusd knows and persists about one sandbox.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/json.hpp"
+
+namespace nexus::daemon {
+
+/// Lifecycle states (DESIGN.md §5). The API calls `running` "active".
+enum class SandboxState { creating, running, paused, stopped, failed };
+
+std::string_view state_name(SandboxState s);         ///< "creating", "active", ...
+bool parse_state(std::string_view name, SandboxState& out);
+
+struct SandboxRecord {
+  std::string id;
+  std::string name;
+  std::string template_name;
+  std::string isolation = "jail";
+  SandboxState state = SandboxState::creating;
+  int cpus = 1;
+  int memory_mib = 512;
+  std::map<std::string, std::string> env;
+  std::string owner;
+  int64_t ttl_seconds = 600;
+  int64_t created_at_ms = 0;
+  int64_t expires_at_ms = 0;
+  int64_t last_active_at_ms = 0;
+  int64_t stopped_at_ms = 0;
+  int64_t pid = 0;               ///< host pid of the sandbox init, 0 if none
+  uint64_t pid_start_time = 0;   ///< /proc/<pid>/stat start time, guards against pid reuse
+  std::string error;             ///< why the sandbox failed, if it did
+
+  bool live() const { return state == SandboxState::running || state == SandboxState::paused; }
+};
+
+/// The API representation (docs/api.md "Sandbox object").
+Json to_api_json(const SandboxRecord& r, int64_t now_ms);
+
+}  // namespace nexus::daemon

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// Template listing and builds.
+#include "daemon/template_service.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "daemon/api_util.hpp"
+#include "rootfs/seeded_templates.hpp"
+#include "rootfs/template_store.hpp"
+
+namespace nexus::daemon {
+namespace {
+constexpr const char* kLog = "daemon.template";
+}
+
+struct TemplateService::BuildJob {
+  std::string name;
+  std::thread worker;
+  std::unique_ptr<uv::Async> wake;
+  std::mutex mu;
+  std::vector<Json> pending;       // guarded by mu: events produced by the worker
+  bool finished = false;           // guarded by mu
+  bool completed = false;          // loop thread: the build succeeded
+  std::vector<std::shared_ptr<http::Exchange>> watchers;  // loop thread only
+};
+
+TemplateService::TemplateService(uv::Loop& loop, const DaemonConfig& config) : loop_(loop), config_(config) {}
+
+TemplateService::~TemplateService() {
+  for (auto& [name, job] : builds_)
+    if (job->worker.joinable()) job->worker.join();
+}
+
+Result<Json> TemplateService::describe(const std::string& name) {
+  const auto* def = rootfs::find_seeded_template(name);
+  Json j = {{"name", name}, {"description", def ? def->description : ""}};
+  if (auto b = builds_.find(name); b != builds_.end() && !b->second->completed) {
+    j["status"] = "building";
+    return j;
+  }
+  auto info = rootfs::read_template(config_.templates_dir(), name);
+  if (info) {
+    j["status"] = "ready";
+    j["built_at"] = format_rfc3339_ms(info->built_at_ms);
+    j["size_bytes"] = info->size_bytes;
+    return j;
+  }
+  if (!info.error().is(Errc::not_found)) return fail(info.error());
+  if (!def) return fail(Errc::not_found, fmt::format("template '{}' not found", name));
+  j["status"] = "not_built";
+  return j;
+}
+
+void TemplateService::handle(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex) {
+  const auto& method = ex->request().method;
+  if (parts.size() == 3) {
+    if (method != "GET") return reply_error(ex, 405, "method_not_allowed", "use GET");
+    Json arr = Json::array();
+    std::vector<std::string> names;
+    for (auto& def : rootfs::seeded_templates()) names.push_back(def.name);
+    if (auto built = rootfs::list_templates(config_.templates_dir()))
+      for (auto& t : *built)
+        if (std::find(names.begin(), names.end(), t.name) == names.end()) names.push_back(t.name);
+    for (auto& n : names)
+      if (auto d = describe(n)) arr.push_back(*d);
+    return reply_json(ex, 200, Json{{"templates", arr}});
+  }
+  const std::string& name = parts[3];
+  if (parts.size() == 4) {
+    if (method != "GET") return reply_error(ex, 405, "method_not_allowed", "use GET");
+    auto d = describe(name);
+    if (!d) return reply_error(ex, d.error());
+    return reply_json(ex, 200, *d);
+  }
+  if (parts.size() == 5 && parts[4] == "build") {
+    if (method != "POST") return reply_error(ex, 405, "method_not_allowed", "use POST");
+    return start_build(name, std::move(ex));
+  }
+  reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", ex->request().path));
+}
+
+void TemplateService::start_build(const std::string& name, std::shared_ptr<http::Exchange> ex) {
+  const auto* def = rootfs::find_seeded_template(name);
+  if (!def) return reply_error(ex, Error(Errc::not_found, fmt::format("template '{}' not found (buildable: the seeded templates)", name)));
+  http::Headers h;
+  h.set("Content-Type", "application/x-ndjson");
+  ex->start(200, std::move(h));
+  if (auto it = builds_.find(name); it != builds_.end()) {  // attach to the running build
+    it->second->watchers.push_back(ex);
+    ex->write(Json{{"type", "log"}, {"line", "attached to a build already in progress"}}.dump() + "\n");
+    return;
+  }
+  auto job = std::make_shared<BuildJob>();
+  job->name = name;
+  job->watchers.push_back(ex);
+  BuildJob* raw = job.get();
+  job->wake = std::make_unique<uv::Async>(loop_, [this, raw] { pump(*raw); });
+  builds_[name] = job;
+  log::info(kLog, "building template '{}'", name);
+  rootfs::BuildOptions opts;
+  opts.cache_dir = config_.cache_dir;
+  opts.uid_base = config_.uid_base;
+  opts.uid_count = config_.uid_count;
+  std::string templates_dir = config_.templates_dir();
+  rootfs::TemplateDef def_copy = *def;
+  job->worker = std::thread([raw, def_copy, templates_dir, opts] {
+    auto push = [raw](Json ev) {
+      std::lock_guard<std::mutex> lock(raw->mu);
+      raw->pending.push_back(std::move(ev));
+    };
+    auto result = rootfs::build_template(def_copy, templates_dir, opts, [&](std::string_view line) {
+      push(Json{{"type", "log"}, {"line", std::string(line)}});
+      raw->wake->send();
+    });
+    if (result) push(Json{{"type", "built"}});
+    else push(Json{{"type", "error"}, {"message", result.error().message()}});
+    {
+      std::lock_guard<std::mutex> lock(raw->mu);
+      raw->finished = true;
+    }
+    raw->wake->send();
+  });
+}
+
+void TemplateService::pump(BuildJob& job) {
+  auto it = builds_.find(job.name);
+  if (it == builds_.end() || it->second.get() != &job) return;
+  std::shared_ptr<BuildJob> keep = it->second;  // the job outlives this call even if erased below
+  std::vector<Json> events;
+  bool finished;
+  {
+    std::lock_guard<std::mutex> lock(job.mu);
+    events.swap(job.pending);
+    finished = job.finished;
+  }
+  for (auto& ev : events) {
+    if (ev["type"] == "built") {
+      job.completed = true;  // describe() stops saying "building"
+      auto d = describe(job.name);
+      ev = Json{{"type", "done"}, {"template", d ? *d : Json{{"name", job.name}}}};
+      log::info(kLog, "template '{}' built", job.name);
+    } else if (ev["type"] == "error") {
+      log::error(kLog, "building template '{}': {}", job.name, ev["message"].get<std::string>());
+    }
+    std::string line = ev.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    for (auto& w : job.watchers) w->write(line);
+  }
+  if (!finished) return;
+  for (auto& w : job.watchers) w->finish();
+  job.watchers.clear();
+  if (job.worker.joinable()) job.worker.join();
+  builds_.erase(job.name);
+}
+
+}  // namespace nexus::daemon
