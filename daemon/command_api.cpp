@@ -3,6 +3,7 @@
 #include "daemon/command_api.hpp"
 
 #include <chrono>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -199,10 +200,10 @@ void handle_exec(SandboxManager& mgr, const std::string& id, Json body, std::sha
   };
   st->call = (*agent)->start(spec, std::move(cb));
   // A client that goes away takes its command with it (like an interrupted `docker exec -t`).
-  AgentClient* agent_ptr = *agent;
-  ex->on_abort([st, agent_ptr, &mgr, id] {
+  ex->on_abort([st, &mgr, id] {
     if (st->call) st->call->cancel();
-    if (st->pid && !st->ended && mgr.begin_command(id)) agent_ptr->kill(st->pid, [](Result<void>) {});
+    if (!st->pid || st->ended) return;
+    if (auto a = mgr.begin_command(id)) (*a)->kill(st->pid, [](Result<void>) {});
   });
 }
 

@@ -17,6 +17,7 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "daemon/jail/jail.hpp"
+#include "rootfs/seeded_templates.hpp"
 #include "rootfs/template_store.hpp"
 
 namespace nexus::daemon {
@@ -203,6 +204,9 @@ Result<SandboxRecord> SandboxManager::validate(CreateRequest& req) {
   r.owner = req.owner;
   r.ttl_seconds = req.ttl_seconds;
   r.created_at_ms = now;
+  if (tpl->uid_count && (tpl->uid_base != config_.uid_base || tpl->uid_count > config_.uid_count))
+    return fail(Errc::conflict, fmt::format("template '{}' was built for uid base {}, this nexusd maps {}; rebuild it",
+                                            req.template_name, tpl->uid_base, config_.uid_base));
   r.last_active_at_ms = now;
   r.expires_at_ms = now + req.ttl_seconds * 1000;
   return r;
@@ -212,6 +216,7 @@ void SandboxManager::create(CreateRequest req, std::function<void(Result<Sandbox
   auto rec = validate(req);
   if (!rec) return done(fail(rec.error()));
   SandboxRecord r = std::move(*rec);
+  std::string tpl_rootfs = config_.templates_dir() + "/" + r.template_name + "/rootfs";
   if (auto res = store_.insert(r); !res) return done(fail(res.error()));
 
   auto failed = [this, done](SandboxRecord rr, Error e) {
@@ -226,7 +231,7 @@ void SandboxManager::create(CreateRequest req, std::function<void(Result<Sandbox
 
   jail::Spec spec;
   spec.id = r.id;
-  spec.lower_dir = config_.templates_dir() + "/" + r.template_name + "/rootfs";
+  spec.lower_dir = tpl_rootfs;
   spec.sandbox_dir = config_.sandbox_dir(r.id);
   spec.agent_path = config_.agent_path;
   spec.agent_args = {"--listen-fd", "3"};

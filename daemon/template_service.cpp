@@ -10,6 +10,7 @@
 #include "common/strings.hpp"
 #include "daemon/api_util.hpp"
 #include "rootfs/seeded_templates.hpp"
+#include "rootfs/template_builder.hpp"
 #include "rootfs/template_store.hpp"
 
 namespace nexus::daemon {
@@ -45,7 +46,7 @@ Result<Json> TemplateService::describe(const std::string& name) {
   auto info = rootfs::read_template(config_.templates_dir(), name);
   if (info) {
     j["status"] = "ready";
-    j["built_at"] = format_rfc3339_ms(info->built_at_ms);
+    j["built_at"] = info->built_at;
     j["size_bytes"] = info->size_bytes;
     return j;
   }

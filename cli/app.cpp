@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// Ties parsing and the commands together.
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+
+namespace nexus::cli {
+
+int run_cli(std::span<const std::string> args, const Console& console, const CommandEnv& env) {
+  CommandLine line = parse_command_line(args, env);
+  if (!line.out.empty()) console.out(line.out);
+  if (!line.err.empty()) console.err(line.err);
+  if (!line.command) return line.exit_code;
+  return run_command(*line.command, console);
+}
+
+int run_command(const Command& cmd, const Console& console) {
+  ApiClient api(cmd.socket);
+  bool running_code = cmd.id == CommandId::sandbox_run || cmd.id == CommandId::sandbox_exec;
+  try {
+    switch (cmd.id) {
+      case CommandId::template_list:
+      case CommandId::template_build: return run_template_command(cmd, api, console);
+      case CommandId::version: return run_version_command(cmd, api, console);
+      default: return run_sandbox_command(cmd, api, console);
+    }
+  } catch (const Json::exception& e) {
+    // An answer of the wrong shape (a field of another type than docs/api.md says).
+    console.err(fmt::format("nexus: unexpected answer from nexusd: {}\n", e.what()));
+    return running_code ? exit_nexus_error : exit_failed;
+  }
+}
+
+}  // namespace nexus::cli

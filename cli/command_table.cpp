@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+// The data of the command table: every command, its arguments and their help.
+#include "cli/command_table.hpp"
+
+#include "common/result.hpp"
+
+namespace nexus::cli {
+
+namespace {
+
+const ArgSpec json_flag{"--json", "json", ArgKind::flag, {},
+                        "Print the API's JSON answer instead of text", false, ArgCheck::none, {}};
+const ArgSpec quiet_flag{"-q,--quiet", "quiet", ArgKind::flag, {},
+                         "Print less (only IDs, no progress)", false, ArgCheck::none, {}};
+
+ArgSpec positional(std::string_view name, std::string_view key, std::string_view help,
+                   bool required = true) {
+  return ArgSpec{name, key, ArgKind::value, {}, help, required, ArgCheck::none, {}};
+}
+
+ArgSpec env_option(std::string_view help) {
+  return ArgSpec{"-e,--env", "env", ArgKind::list, "K=V", help, false, ArgCheck::key_value, {}};
+}
+
+ArgSpec int_option(std::string_view names, std::string_view key, std::string_view value_name,
+                   std::string_view help) {
+  return ArgSpec{names, key, ArgKind::value, value_name, help, false, ArgCheck::positive_int, {}};
+}
+
+ArgSpec text_option(std::string_view names, std::string_view key, std::string_view value_name,
+                    std::string_view help) {
+  return ArgSpec{names, key, ArgKind::value, value_name, help, false, ArgCheck::none, {}};
+}
+
+const std::vector<CommandSpec>& table() {
+  static const std::vector<CommandSpec> commands = {
+      {CommandId::sandbox_create, "sandbox", "create", "Create a sandbox",
+       "Prints the new sandbox's ID (only the ID with -q).\n"
+       "Example: nexus sandbox create demo --ttl 30 --env DEBUG=1",
+       {positional("NAME", "name", "Name of the sandbox ([A-Za-z0-9._-], up to 63 characters)",
+                   false),
+        int_option("--ttl", "ttl", "MINUTES",
+                   "Stop the sandbox after this many idle minutes (default 10)"),
+        text_option("-t,--template", "template", "NAME",
+                    "Template to start from (default ai-agent-default)"),
+        int_option("--cpus", "cpus", "N", "Number of vCPUs (1-64, default 1)"),
+        int_option("--memory", "memory", "MiB", "Memory in MiB (64-65536, default 512)"),
+        env_option("Environment variable for everything run in the sandbox (repeatable)"),
+        json_flag, quiet_flag}},
+
+      {CommandId::sandbox_run, "sandbox", "run", "Run a snippet of code in a sandbox",
+       "Prints the program's stdout and stderr and exits with its exit status.\n"
+       "Example: nexus sandbox run sb_abc -c 'print(2 + 2)'\n"
+       "         echo 'console.log(1)' | nexus sandbox run sb_abc -l javascript -c -",
+       {positional("ID", "id", "Sandbox ID"),
+        ArgSpec{"-c,--code", "code", ArgKind::value, "CODE",
+                "The code to run; '-' reads it from stdin", false, ArgCheck::none, "file"},
+        ArgSpec{"-f,--file", "file", ArgKind::value, "FILE", "Read the code from FILE", false,
+                ArgCheck::none, "code"},
+        ArgSpec{"-l,--language", "language", ArgKind::value, "LANG",
+                "python, javascript or bash (default: from the file's extension, else python)",
+                false, ArgCheck::language, {}},
+        int_option("--timeout", "timeout", "SECONDS",
+                   "Kill the program after this many seconds (exit status 124)"),
+        json_flag}},
+
+      {CommandId::sandbox_exec, "sandbox", "exec", "Run a command in a sandbox",
+       "Streams the command's output as it is produced and exits with its exit status\n"
+       "(128+N when it was killed by signal N).\n"
+       "Example: nexus sandbox exec sb_abc --cwd /tmp -- ls -la",
+       {positional("ID", "id", "Sandbox ID"),
+        ArgSpec{"CMD", "cmd", ArgKind::list, {}, "The command and its arguments, after --",
+                true, ArgCheck::none, {}},
+        env_option("Environment variable for the command (repeatable)"),
+        text_option("--cwd", "cwd", "DIR", "Working directory of the command"),
+        text_option("-u,--user", "user", "NAME", "Run as this user (user or root)"),
+        int_option("--timeout", "timeout", "SECONDS",
+                   "Kill the command after this many seconds (exit status 124)")}},
+
+      {CommandId::sandbox_pause, "sandbox", "pause", "Pause a sandbox",
+       "A paused sandbox keeps its state and holds no CPU.",
+       {positional("ID", "id", "Sandbox ID"), json_flag, quiet_flag}},
+
+      {CommandId::sandbox_resume, "sandbox", "resume", "Resume a paused sandbox", {},
+       {positional("ID", "id", "Sandbox ID"), json_flag, quiet_flag}},
+
+      {CommandId::sandbox_stop, "sandbox", "stop", "Stop a sandbox and discard it", {},
+       {positional("ID", "id", "Sandbox ID"), json_flag, quiet_flag}},
+
+      {CommandId::sandbox_list, "sandbox", "list", "List sandboxes", {},
+       {ArgSpec{"-a,--all", "all", ArgKind::flag, {}, "Include stopped sandboxes", false,
+                ArgCheck::none, {}},
+        json_flag,
+        ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Print only the sandbox IDs", false,
+                ArgCheck::none, {}}}},
+
+      {CommandId::sandbox_status, "sandbox", "status", "Show a sandbox's state", {},
+       {positional("ID", "id", "Sandbox ID"), json_flag}},
+
+      {CommandId::template_list, "template", "list", "List templates", {},
+       {json_flag, ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {},
+                           "Print only the template names", false, ArgCheck::none, {}}}},
+
+      {CommandId::template_build, "template", "build", "Build a template",
+       "Streams the build log to stderr; --json prints the build events as JSON lines.",
+       {positional("NAME", "name", "Template name"),
+        ArgSpec{"--json", "json", ArgKind::flag, {}, "Print the build events as JSON lines",
+                false, ArgCheck::none, {}},
+        ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Do not show the build log", false,
+                ArgCheck::none, {}}}},
+
+      {CommandId::version, "", "version", "Show the client's and the daemon's versions", {},
+       {json_flag}},
+  };
+  return commands;
+}
+
+const std::vector<GroupSpec> groups = {
+    {"sandbox", "Create, use and remove sandboxes"},
+    {"template", "List and build templates"},
+};
+
+const std::vector<ArgSpec> globals = {
+    ArgSpec{"--socket", "socket", ArgKind::value, "PATH",
+            "nexusd's API socket (default $NEXUS_SOCKET, else /run/nexus/nexus.sock)", false,
+            ArgCheck::none, {}},
+};
+
+}  // namespace
+
+std::span<const CommandSpec> command_table() { return table(); }
+std::span<const GroupSpec> command_groups() { return groups; }
+std::span<const ArgSpec> global_args() { return globals; }
+
+const CommandSpec& command_spec(CommandId id) {
+  for (const CommandSpec& c : table())
+    if (c.id == id) return c;
+  check_failed("command in the table", __FILE__, __LINE__);
+}
+
+}  // namespace nexus::cli

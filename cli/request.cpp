@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+// Maps each command's arguments to its native API request (docs/api.md).
+#include "cli/request.hpp"
+
+#include <fmt/format.h>
+
+#include "cli/exit_codes.hpp"
+
+namespace nexus::cli {
+
+std::string encode_path_segment(std::string_view segment) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : segment) {
+    bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '.' || c == '_' || c == '~';
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string language_for_file(std::string_view path) {
+  auto ends_with = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+  };
+  if (ends_with(".js") || ends_with(".mjs") || ends_with(".cjs")) return "javascript";
+  if (ends_with(".sh") || ends_with(".bash")) return "bash";
+  return "python";
+}
+
+namespace {
+
+Json env_object(const std::vector<std::string>& pairs) {
+  Json env = Json::object();
+  for (const std::string& kv : pairs) {
+    auto eq = kv.find('=');  // the parser checked there is one
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+int int_value(const Invocation& inv, std::string_view key) {
+  return std::stoi(inv.get(key, "0"));  // the parser checked it is a positive int
+}
+
+std::string sandbox_path(const std::string& id) {
+  return "/v1/sandboxes/" + encode_path_segment(id);
+}
+
+Result<std::string> read_code(const Invocation& inv, const CommandEnv& env) {
+  if (inv.has("code")) {
+    std::string code = inv.get("code");
+    if (code != "-") return code;
+    if (!env.read_stdin) return fail(Errc::invalid_argument, "cannot read the code from stdin");
+    auto text = env.read_stdin();
+    if (!text) return fail(Errc::invalid_argument,
+                           "reading the code from stdin: " + text.error().message());
+    return text;
+  }
+  if (inv.has("file")) {
+    std::string path = inv.get("file");
+    auto text = env.read_file ? env.read_file(path)
+                              : Result<std::string>(fail(Errc::invalid_argument, "no reader"));
+    if (!text) return fail(Errc::invalid_argument, text.error().message());
+    return text;
+  }
+  return fail(Errc::invalid_argument, "give the code with -c CODE, -c - (stdin) or -f FILE");
+}
+
+Result<void> build_run(const Invocation& inv, const CommandEnv& env, Command& cmd) {
+  auto code = read_code(inv, env);
+  if (!code) return fail(code.error());
+  std::string language =
+      inv.has("language") ? inv.get("language")
+                          : (inv.has("file") ? language_for_file(inv.get("file")) : "python");
+  Json body = {{"language", language}, {"code", std::move(*code)}};
+  if (inv.has("timeout")) {
+    cmd.timeout_seconds = int_value(inv, "timeout");
+    body["timeout_seconds"] = cmd.timeout_seconds;
+  }
+  cmd.request = {"POST", sandbox_path(cmd.subject) + "/run", std::move(body)};
+  return {};
+}
+
+void build_exec(const Invocation& inv, Command& cmd) {
+  Json body = {{"cmd", inv.list("cmd")}};
+  if (inv.has("env")) body["env"] = env_object(inv.list("env"));
+  if (inv.has("cwd")) body["cwd"] = inv.get("cwd");
+  if (inv.has("user")) body["user"] = inv.get("user");
+  if (inv.has("timeout")) {
+    cmd.timeout_seconds = int_value(inv, "timeout");
+    body["timeout_seconds"] = cmd.timeout_seconds;
+  }
+  cmd.request = {"POST", sandbox_path(cmd.subject) + "/exec", std::move(body)};
+}
+
+void build_create(const Invocation& inv, Command& cmd) {
+  Json body = Json::object();
+  if (inv.has("name")) body["name"] = inv.get("name");
+  if (inv.has("template")) body["template"] = inv.get("template");
+  if (inv.has("ttl")) body["ttl_seconds"] = static_cast<long long>(int_value(inv, "ttl")) * 60;
+  if (inv.has("cpus")) body["cpus"] = int_value(inv, "cpus");
+  if (inv.has("memory")) body["memory_mib"] = int_value(inv, "memory");
+  if (inv.has("env")) body["env"] = env_object(inv.list("env"));
+  cmd.request = {"POST", "/v1/sandboxes", std::move(body)};
+}
+
+}  // namespace
+
+Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
+  Command cmd;
+  cmd.id = inv.id;
+  if (inv.has("socket"))
+    cmd.socket = inv.get("socket");
+  else if (env.socket_env && !env.socket_env->empty())
+    cmd.socket = *env.socket_env;
+  else
+    cmd.socket = std::string(default_socket_path);
+  cmd.json = inv.has("json");
+  cmd.quiet = inv.has("quiet");
+  cmd.subject = inv.id == CommandId::template_build ? inv.get("name") : inv.get("id");
+
+  switch (inv.id) {
+    case CommandId::sandbox_create: build_create(inv, cmd); break;
+    case CommandId::sandbox_run: NEXUS_TRY(build_run(inv, env, cmd)); break;
+    case CommandId::sandbox_exec: build_exec(inv, cmd); break;
+    case CommandId::sandbox_pause:
+      cmd.request = {"POST", sandbox_path(cmd.subject) + "/pause", Json::object()};
+      break;
+    case CommandId::sandbox_resume:
+      cmd.request = {"POST", sandbox_path(cmd.subject) + "/resume", Json::object()};
+      break;
+    case CommandId::sandbox_stop:
+      cmd.request = {"DELETE", sandbox_path(cmd.subject), std::nullopt};
+      break;
+    case CommandId::sandbox_list:
+      cmd.request = {"GET", inv.has("all") ? "/v1/sandboxes?all=1" : "/v1/sandboxes",
+                     std::nullopt};
+      break;
+    case CommandId::sandbox_status:
+      cmd.request = {"GET", sandbox_path(cmd.subject), std::nullopt};
+      break;
+    case CommandId::template_list: cmd.request = {"GET", "/v1/templates", std::nullopt}; break;
+    case CommandId::template_build:
+      cmd.request = {"POST", "/v1/templates/" + encode_path_segment(cmd.subject) + "/build",
+                     Json::object()};
+      break;
+    case CommandId::version: cmd.request = {"GET", "/v1/version", std::nullopt}; break;
+  }
+  return cmd;
+}
+
+CommandLine parse_command_line(std::span<const std::string> args, const CommandEnv& env) {
+  CommandLine line;
+  ParseOutcome parsed = parse_arguments(args);
+  if (!parsed.invocation) {
+    line.exit_code = parsed.exit_code;
+    line.out = std::move(parsed.out);
+    line.err = std::move(parsed.err);
+    return line;
+  }
+  auto cmd = build_command(*parsed.invocation, env);
+  if (!cmd) {
+    line.exit_code = exit_usage;
+    line.err = fmt::format("nexus: {}\n", cmd.error().message());
+    return line;
+  }
+  line.command = std::move(*cmd);
+  return line;
+}
+
+}  // namespace nexus::cli

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: Apache-2.0
+// process.Process RPC handlers.
+#include "guest-agent/process_service.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "common/strings.hpp"
+#include "guest-agent/connect_envelope.hpp"
+#include "guest-agent/json_text.hpp"
+#include "guest-agent/paths.hpp"
+#include "guest-agent/process_stream.hpp"
+#include "guest-agent/spawn.hpp"
+
+namespace nexus::agent {
+
+namespace {
+
+constexpr uint64_t kMaxTimeoutMs = 365ULL * 24 * 3600 * 1000;
+
+ConnectError invalid(std::string message) {
+  return ConnectError{ConnectCode::invalid_argument, std::move(message)};
+}
+
+std::optional<uint64_t> header_number(const http::RequestHead& head, std::string_view name) {
+  auto v = head.headers.get(name);
+  if (!v) return std::nullopt;
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size()) return std::nullopt;
+  return n;
+}
+
+/// The user name from "Authorization: Basic base64(name:)"; "" when absent.
+Result<std::string> basic_auth_user(const http::RequestHead& head) {
+  auto v = head.headers.get("Authorization");
+  if (!v) return std::string();
+  std::string_view s = *v;
+  if (s.size() < 6 || !iequals(s.substr(0, 6), "Basic "))
+    return fail(Errc::unauthenticated, "unsupported Authorization scheme");
+  auto decoded = base64_decode(s.substr(6));
+  if (!decoded) return fail(Errc::unauthenticated, "malformed Basic credentials");
+  auto colon = decoded->find(':');
+  return decoded->substr(0, colon);
+}
+
+Result<std::map<std::string, std::string>> string_map(const Json& obj, const char* key) {
+  std::map<std::string, std::string> out;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return out;
+  if (!it->is_object()) return fail(Errc::invalid_argument, fmt::format("'{}' must be an object", key));
+  for (const auto& [k, v] : it->items()) {
+    if (!v.is_string())
+      return fail(Errc::invalid_argument, fmt::format("'{}' values must be strings", key));
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> string_list(const Json& obj, const char* key) {
+  std::vector<std::string> out;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return out;
+  if (!it->is_array()) return fail(Errc::invalid_argument, fmt::format("'{}' must be an array", key));
+  for (const auto& v : *it) {
+    if (!v.is_string())
+      return fail(Errc::invalid_argument, fmt::format("'{}' items must be strings", key));
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+Result<int> parse_signal(const Json& req) {
+  auto it = req.find("signal");
+  if (it == req.end() || it->is_null()) return fail(Errc::invalid_argument, "signal is required");
+  if (it->is_number_integer()) {
+    long long n = it->get<long long>();
+    if (n > 0 && n < NSIG) return static_cast<int>(n);
+    return fail(Errc::invalid_argument, fmt::format("invalid signal {}", n));
+  }
+  if (it->is_string()) {
+    auto s = it->get<std::string>();
+    if (s == "SIGNAL_SIGKILL" || s == "SIGKILL") return SIGKILL;
+    if (s == "SIGNAL_SIGTERM" || s == "SIGTERM") return SIGTERM;
+  }
+  return fail(Errc::invalid_argument, "unsupported signal");
+}
+
+Json config_json(const ProcessConfig& c) {
+  Json envs = Json::object();
+  for (const auto& [k, v] : c.envs) envs[k] = v;
+  return Json{{"cmd", c.cmd}, {"args", c.args}, {"envs", envs}, {"cwd", c.cwd}};
+}
+
+}  // namespace
+
+void respond_unary_error(http::Exchange& ex, const ConnectError& error, int status) {
+  http::Headers h;
+  h.set("Content-Type", "application/json");
+  ex.respond(status ? status : connect_http_status(error.code), std::move(h),
+             connect_error_json(error));
+}
+
+void respond_stream_error(http::Exchange& ex, const ConnectError& error) {
+  http::Headers h;
+  h.set("Content-Type", "application/connect+json");
+  ex.respond(200, std::move(h), encode_envelope(kEnvelopeEndStream, end_stream_payload(&error)));
+}
+
+bool is_connect_stream_request(const http::RequestHead& head) {
+  auto ct = head.headers.get("Content-Type").value_or("");
+  auto semi = ct.find(';');
+  std::string_view type = ct.substr(0, semi);
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  return iequals(type, "application/connect+json");
+}
+
+void ProcessService::handle(std::string_view method, std::shared_ptr<http::Exchange> ex) {
+  bool streaming = method == "Start" || method == "Connect";
+  bool unary = method == "List" || method == "SendInput" || method == "SendSignal" ||
+               method == "CloseStdin";
+  if (!streaming && !unary) {
+    // Known but not yet implemented (PTY resize, client streaming): 501; unknown: 404.
+    bool known = method == "Update" || method == "StreamInput";
+    ConnectError e{ConnectCode::unimplemented,
+                   fmt::format("process.Process/{} is not implemented", method)};
+    if (known && is_connect_stream_request(ex->request())) return respond_stream_error(*ex, e);
+    return respond_unary_error(*ex, e, known ? 501 : 404);
+  }
+  if (streaming != is_connect_stream_request(ex->request())) {
+    return respond_unary_error(
+        *ex, invalid(streaming ? "expected Content-Type application/connect+json"
+                               : "expected Content-Type application/json"),
+        415);
+  }
+  std::string m(method);
+  size_t limit = kMaxRpcMessageBytes + (streaming ? kEnvelopePrefixBytes : 0);
+  ex->read_body(limit, [this, ex, m, streaming](Result<std::string> body) {
+    if (!body) return;  // too large (the server answered 413) or the client went away
+    if (streaming) {
+      auto env = decode_single_envelope(*body, kMaxRpcMessageBytes);
+      if (!env) return respond_stream_error(*ex, to_connect_error(env.error()));
+      auto req = parse_json(env->payload);
+      if (!req || !req->is_object())
+        return respond_stream_error(*ex, invalid("request is not a JSON object"));
+      if (m == "Start") return start(ex, *req);
+      return connect(ex, *req);
+    }
+    auto req = parse_json(body->empty() ? std::string_view("{}") : std::string_view(*body));
+    if (!req || !req->is_object())
+      return respond_unary_error(*ex, invalid("request is not a JSON object"));
+    Result<Json> out = m == "List"         ? list(*req)
+                       : m == "SendInput"  ? send_input(*req)
+                       : m == "SendSignal" ? send_signal(*req)
+                                           : close_stdin(*req);
+    if (!out) return respond_unary_error(*ex, to_connect_error(out.error()));
+    http::Headers h;
+    h.set("Content-Type", "application/json");
+    ex->respond(200, std::move(h), to_json_text(*out));
+  });
+}
+
+void ProcessService::start(std::shared_ptr<http::Exchange> ex, const Json& req) {
+  auto stream_fail = [&](const Error& e) { respond_stream_error(*ex, to_connect_error(e)); };
+  if (auto pty = req.find("pty"); pty != req.end() && !pty->is_null())
+    return respond_stream_error(*ex, {ConnectCode::unimplemented, "PTY is not supported yet"});
+  auto proc = req.find("process");
+  if (proc == req.end() || !proc->is_object())
+    return respond_stream_error(*ex, invalid("'process' is required"));
+  auto cmd = json_string(*proc, "cmd");
+  if (!cmd) return stream_fail(cmd.error());
+  if (cmd->empty()) return respond_stream_error(*ex, invalid("'process.cmd' is required"));
+  auto args = string_list(*proc, "args");
+  if (!args) return stream_fail(args.error());
+  auto envs = string_map(*proc, "envs");
+  if (!envs) return stream_fail(envs.error());
+  auto cwd = json_string(*proc, "cwd");
+  if (!cwd) return stream_fail(cwd.error());
+  auto use_stdin = json_bool(req, "stdin", true);
+  if (!use_stdin) return stream_fail(use_stdin.error());
+  std::optional<std::string> tag;
+  if (auto t = req.find("tag"); t != req.end() && t->is_string()) tag = t->get<std::string>();
+
+  bool bad = has_nul(*cmd);
+  for (const auto& a : *args) bad = bad || has_nul(a);
+  for (const auto& [k, v] : *envs)
+    bad = bad || has_nul(k) || has_nul(v) || k.empty() || k.find('=') != std::string::npos;
+  if (bad) return respond_stream_error(*ex, invalid("invalid characters in command or environment"));
+
+  auto name = basic_auth_user(ex->request());
+  if (!name) return stream_fail(name.error());
+  auto user = state_.resolve_user(*name);
+  if (!user) return stream_fail(user.error());
+
+  auto dir = resolve_path(*cwd, user->home, state_.default_workdir());
+  if (!dir) return stream_fail(dir.error());
+  struct stat st {};
+  if (::stat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return respond_stream_error(*ex, invalid(fmt::format("cwd '{}' does not exist", *dir)));
+
+  SpawnOptions so;
+  so.cmd = *cmd;
+  so.args = *args;
+  so.env = state_.build_env(*user, *envs);
+  so.cwd = *dir;
+  so.pipe_stdin = *use_stdin;
+  so.change_identity = state_.switch_identity();
+  so.uid = user->uid;
+  so.gid = user->gid;
+  so.groups = user->groups;
+  auto spawned = spawn_process(so);
+  if (!spawned) return stream_fail(spawned.error());
+
+  ProcessConfig config{*cmd, std::move(*args), std::move(*envs), *dir};
+  auto process = std::make_shared<Process>(loop_, std::move(*spawned), std::move(config), tag);
+  table_.add(process);
+
+  uint64_t keepalive_s =
+      header_number(ex->request(), "Keepalive-Ping-Interval").value_or(kDefaultKeepaliveSeconds);
+  if (keepalive_s == 0 || keepalive_s > 3600) keepalive_s = kDefaultKeepaliveSeconds;
+  auto stream = std::make_shared<ProcessStream>(loop_, ex, keepalive_s * 1000, kStreamHighWater);
+  stream->open(process, std::nullopt);
+  if (auto t = header_number(ex->request(), "Connect-Timeout-Ms"); t && *t > 0)
+    process->set_deadline(std::min(*t, kMaxTimeoutMs));
+  process->start_io();
+}
+
+void ProcessService::connect(std::shared_ptr<http::Exchange> ex, const Json& req) {
+  auto process = select(req);
+  if (!process) return respond_stream_error(*ex, to_connect_error(process.error()));
+  uint64_t keepalive_s =
+      header_number(ex->request(), "Keepalive-Ping-Interval").value_or(kDefaultKeepaliveSeconds);
+  if (keepalive_s == 0 || keepalive_s > 3600) keepalive_s = kDefaultKeepaliveSeconds;
+  std::optional<uint64_t> deadline;
+  if (auto t = header_number(ex->request(), "Connect-Timeout-Ms"); t && *t > 0)
+    deadline = std::min(*t, kMaxTimeoutMs);
+  auto stream = std::make_shared<ProcessStream>(loop_, ex, keepalive_s * 1000, kStreamHighWater);
+  stream->open(*process, deadline);
+}
+
+Result<std::shared_ptr<Process>> ProcessService::select(const Json& req) {
+  auto sel = req.find("process");
+  if (sel == req.end() || !sel->is_object())
+    return fail(Errc::invalid_argument, "'process' selector is required");
+  if (auto pid = sel->find("pid"); pid != sel->end() && !pid->is_null()) {
+    long long n = -1;
+    if (pid->is_number_integer()) {
+      n = pid->get<long long>();
+    } else if (pid->is_string()) {
+      auto s = pid->get<std::string>();
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+      if (ec != std::errc() || p != s.data() + s.size()) n = -1;
+    }
+    if (n <= 0 || n > 0x7fffffff) return fail(Errc::invalid_argument, "invalid pid");
+    auto p = table_.find(static_cast<pid_t>(n));
+    if (!p) return fail(Errc::not_found, fmt::format("process with pid {} not found", n));
+    return p;
+  }
+  if (auto tag = sel->find("tag"); tag != sel->end() && tag->is_string()) {
+    auto p = table_.find_tag(tag->get<std::string>());
+    if (!p)
+      return fail(Errc::not_found, fmt::format("process with tag '{}' not found", tag->get<std::string>()));
+    return p;
+  }
+  return fail(Errc::invalid_argument, "process selector needs 'pid' or 'tag'");
+}
+
+Result<Json> ProcessService::list(const Json&) {
+  Json procs = Json::array();
+  for (const auto& p : table_.list()) {
+    Json e = {{"config", config_json(p->config())}, {"pid", p->pid()}};
+    if (p->tag()) e["tag"] = *p->tag();
+    procs.push_back(std::move(e));
+  }
+  return Json{{"processes", procs}};
+}
+
+Result<Json> ProcessService::send_input(const Json& req) {
+  auto p = select(req);
+  if (!p) return fail(std::move(p).error());
+  auto input = req.find("input");
+  if (input == req.end() || !input->is_object())
+    return fail(Errc::invalid_argument, "'input' is required");
+  if (input->contains("pty")) return fail(Errc::internal, "process has no PTY");
+  auto data = json_string(*input, "stdin");
+  if (!data) return fail(std::move(data).error());
+  auto bytes = base64_decode(*data);
+  if (!bytes) return fail(Errc::invalid_argument, "'input.stdin' is not valid base64");
+  NEXUS_TRY((*p)->write_stdin(*bytes));
+  return Json::object();
+}
+
+Result<Json> ProcessService::send_signal(const Json& req) {
+  auto p = select(req);
+  if (!p) return fail(std::move(p).error());
+  auto sig = parse_signal(req);
+  if (!sig) return fail(std::move(sig).error());
+  (*p)->signal_tree(*sig);
+  return Json::object();
+}
+
+Result<Json> ProcessService::close_stdin(const Json& req) {
+  auto p = select(req);
+  if (!p) return fail(std::move(p).error());
+  (*p)->close_stdin();
+  return Json::object();
+}
+
+}  // namespace nexus::agent
