@@ -74,6 +74,11 @@ int main(int argc, char** argv) {
   log::set_sink(2, log_time);
   if (cfg.socket_path.empty()) cfg.socket_path = cfg.run_dir + "/nexus.sock";
   cfg.agent_path = find_agent(agent_flag);
+  {
+    std::error_code abs_ec;
+    auto abs = std::filesystem::absolute(cfg.agent_path, abs_ec);
+    if (!abs_ec) cfg.agent_path = abs.lexically_normal().string();
+  }
   if (const char* cache = std::getenv("NEXUS_CACHE_DIR"); cache && *cache && cfg.cache_dir == "/var/cache/nexus")
     cfg.cache_dir = cache;
 
