@@ -5,12 +5,13 @@
 #include <fmt/format.h>
 
 #include "common/strings.hpp"
-#include "daemon/connect_frames.hpp"
+#include "common/connect_envelope.hpp"
 
 namespace nexus::daemon {
 namespace {
 
 constexpr size_t kMaxUnaryResponse = 1 * 1024 * 1024;
+constexpr size_t kMaxStreamMessage = 16 * 1024 * 1024;  // the agent is untrusted
 
 Error agent_error(const std::string& code, const std::string& message) {
   Errc e = Errc::internal;
@@ -45,11 +46,12 @@ class StreamCall final : public ProcessCall, public std::enable_shared_from_this
 
   void on_data(std::string_view data) {
     if (done_) return;
-    std::vector<ConnectFrame> frames;
-    if (auto r = decoder_.feed(data, frames); !r) return fail_once(r.error());
-    for (auto& f : frames) {
-      if (done_) return;
-      handle_frame(f);
+    reader_.feed(data);
+    while (!done_) {
+      auto next = reader_.next();
+      if (!next) return fail_once(Error(Errc::protocol, "agent stream: " + next.error().message()));
+      if (!*next) break;
+      handle_frame(**next);
     }
   }
 
@@ -62,10 +64,10 @@ class StreamCall final : public ProcessCall, public std::enable_shared_from_this
   std::shared_ptr<http::ClientCall> call_;
 
  private:
-  void handle_frame(const ConnectFrame& f) {
+  void handle_frame(const connectrpc::Envelope& f) {
     auto j = parse_json(f.payload);
     if (!j || !j->is_object()) return fail_once(Error(Errc::protocol, "agent sent a malformed stream message"));
-    if (f.end_of_stream()) {
+    if (f.flags & connectrpc::kEnvelopeEndStream) {
       if (j->contains("error") && (*j)["error"].is_object()) {
         auto& e = (*j)["error"];
         auto code = json_string(e, "code").value_or("unknown");
@@ -118,7 +120,7 @@ class StreamCall final : public ProcessCall, public std::enable_shared_from_this
   }
 
   ProcessCallbacks cb_;
-  ConnectFrameDecoder decoder_;
+  connectrpc::EnvelopeReader reader_{kMaxStreamMessage};
   int status_ = 0;
   bool done_ = false;
 };
@@ -183,7 +185,7 @@ std::shared_ptr<ProcessCall> AgentClient::start(const ProcessSpec& spec, Process
   req.headers.set("Keepalive-Ping-Interval", "30");
   req.headers.set("Authorization", "Basic " + base64_encode(spec.user + ":"));
   if (spec.timeout_ms) req.headers.set("Connect-Timeout-Ms", std::to_string(spec.timeout_ms));
-  req.body = encode_connect_frame(body.dump());
+  req.body = connectrpc::encode_envelope(0, body.dump());
 
   auto call = std::make_shared<StreamCall>(std::move(callbacks));
   std::weak_ptr<StreamCall> weak = call;

@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
   uv::Loop loop;
   daemon::SandboxManager manager(loop, **store, cfg);
   if (auto r = manager.reconcile(); !r) return die("reconciling state: " + r.error().message());
-  daemon::TemplateService templates(loop, manager.config());
+  daemon::TemplateService templates(loop, manager.config(),
+                                    [&manager](const std::string& name) { return manager.count_using_template(name); });
   daemon::ApiServer api(loop, manager, templates);
   if (auto r = api.listen(cfg.socket_path); !r) return die(r.error().message());
   manager.start_sweeper();

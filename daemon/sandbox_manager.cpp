@@ -270,6 +270,13 @@ void SandboxManager::create(CreateRequest req, std::function<void(Result<Sandbox
   });
 }
 
+size_t SandboxManager::count_using_template(const std::string& template_name) const {
+  size_t n = 0;
+  for (auto& [id, live] : live_)
+    if (live->record.template_name == template_name) ++n;
+  return n;
+}
+
 Result<SandboxRecord> SandboxManager::get(const std::string& id) {
   if (Live* l = find_live(id)) return l->record;
   auto r = store_.get(id);

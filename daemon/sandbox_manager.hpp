@@ -53,6 +53,9 @@ class SandboxManager {
   /// Record activity at the end of a command (refreshes the TTL again).
   void end_command(const std::string& id);
 
+  /// Number of live (creating, active or paused) sandboxes made from `template_name`.
+  size_t count_using_template(const std::string& template_name) const;
+
   const DaemonConfig& config() const { return config_; }
   size_t live_count() const { return live_.size(); }
 

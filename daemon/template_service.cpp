@@ -29,7 +29,9 @@ struct TemplateService::BuildJob {
   std::vector<std::shared_ptr<http::Exchange>> watchers;  // loop thread only
 };
 
-TemplateService::TemplateService(uv::Loop& loop, const DaemonConfig& config) : loop_(loop), config_(config) {}
+TemplateService::TemplateService(uv::Loop& loop, const DaemonConfig& config,
+                                 std::function<size_t(const std::string&)> users)
+    : loop_(loop), config_(config), users_(std::move(users)) {}
 
 TemplateService::~TemplateService() {
   for (auto& [name, job] : builds_)
@@ -87,6 +89,12 @@ void TemplateService::handle(const std::vector<std::string>& parts, std::shared_
 void TemplateService::start_build(const std::string& name, std::shared_ptr<http::Exchange> ex) {
   const auto* def = rootfs::find_seeded_template(name);
   if (!def) return reply_error(ex, Error(Errc::not_found, fmt::format("template '{}' not found (buildable: the seeded templates)", name)));
+  if (!builds_.count(name)) {
+    if (size_t n = users_ ? users_(name) : 0; n > 0)
+      return reply_error(ex, Error(Errc::conflict,
+                                   fmt::format("template '{}' is in use by {} sandbox{}; stop {} before rebuilding it",
+                                               name, n, n == 1 ? "" : "es", n == 1 ? "it" : "them")));
+  }
   http::Headers h;
   h.set("Content-Type", "application/x-ndjson");
   ex->start(200, std::move(h));

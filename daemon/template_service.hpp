@@ -6,6 +6,7 @@
 // BuildJob's mutex-guarded queue.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,7 +23,9 @@ namespace nexus::daemon {
 
 class TemplateService {
  public:
-  TemplateService(uv::Loop& loop, const DaemonConfig& config);
+  /// `users(name)` counts the live sandboxes whose lower layer is that template's tree; a
+  /// rebuild would swap the tree under them, so it is refused while the count is non-zero.
+  TemplateService(uv::Loop& loop, const DaemonConfig& config, std::function<size_t(const std::string&)> users);
   ~TemplateService();
   /// parts: the split path, e.g. ["", "v1", "templates", "name", "build"].
   void handle(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex);
@@ -36,6 +39,7 @@ class TemplateService {
 
   uv::Loop& loop_;
   const DaemonConfig& config_;
+  std::function<size_t(const std::string&)> users_;
   std::map<std::string, std::shared_ptr<BuildJob>> builds_;
 };
 

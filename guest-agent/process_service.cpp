@@ -10,13 +10,14 @@
 #include <fmt/format.h>
 
 #include "common/strings.hpp"
-#include "guest-agent/connect_envelope.hpp"
+#include "common/connect_envelope.hpp"
 #include "guest-agent/json_text.hpp"
 #include "guest-agent/paths.hpp"
 #include "guest-agent/process_stream.hpp"
 #include "guest-agent/spawn.hpp"
 
 namespace nexus::agent {
+using namespace nexus::connectrpc;  // Connect envelope framing
 
 namespace {
 

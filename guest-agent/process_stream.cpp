@@ -3,10 +3,11 @@
 #include "guest-agent/process_stream.hpp"
 
 #include "common/strings.hpp"
-#include "guest-agent/connect_envelope.hpp"
+#include "common/connect_envelope.hpp"
 #include "guest-agent/json_text.hpp"
 
 namespace nexus::agent {
+using namespace nexus::connectrpc;  // Connect envelope framing
 
 ProcessStream::ProcessStream(uv::Loop& loop, std::shared_ptr<http::Exchange> ex,
                              uint64_t keepalive_ms, size_t high_water)

@@ -22,8 +22,10 @@
 #include "common/json.hpp"
 #include "common/strings.hpp"
 #include "common/uv.hpp"
-#include "guest-agent/connect_envelope.hpp"
+#include "common/connect_envelope.hpp"
 #include "guest-agent/process_tree.hpp"
+
+using namespace nexus::connectrpc;  // Connect envelope framing
 
 using namespace nexus;
 using namespace nexus::agent;

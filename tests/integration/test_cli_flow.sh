@@ -62,6 +62,10 @@ expect_eq "exec --env --cwd --user" "bar /tmp root" "$out"
 out=$("$NEXUS" sandbox exec "$SB" -- sh -c 'for i in 1 2 3; do echo line$i; sleep 0.2; done')
 expect_eq "exec streams several lines" "$(printf 'line1\nline2\nline3')" "$out"
 
+out=$("$NEXUS" template build ai-agent-default 2>&1); rc=$?
+expect_eq "rebuilding a template in use is refused (exit 1)" "1" "$rc"
+expect_contains "the refusal says why" "in use by" "$out"
+
 out=$("$NEXUS" sandbox list)
 expect_contains "list shows the sandbox" "$SB" "$out"
 expect_contains "list shows the name" "demo" "$out"

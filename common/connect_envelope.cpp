@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Connect envelope framing.
-#include "guest-agent/connect_envelope.hpp"
+#include "common/connect_envelope.hpp"
 
 #include <fmt/format.h>
 
-namespace nexus::agent {
+namespace nexus::connectrpc {
 
 static uint32_t read_be32(std::string_view s) {
   auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(s[i])); };
@@ -43,6 +43,9 @@ Result<Envelope> decode_single_envelope(std::string_view body, size_t max_payloa
 Result<std::optional<Envelope>> EnvelopeReader::next() {
   std::string_view rest = std::string_view(buffer_).substr(offset_);
   if (rest.size() < kEnvelopePrefixBytes) return std::optional<Envelope>();
+  auto flags = static_cast<uint8_t>(rest[0]);
+  if (flags & ~kEnvelopeEndStream)  // compressed or unknown bits: never sent by a well-behaved peer
+    return fail(Errc::protocol, fmt::format("envelope with unsupported flags 0x{:02x}", flags));
   uint32_t n = read_be32(rest.substr(1, 4));
   if (n > max_payload_)
     return fail(Errc::too_large, fmt::format("envelope of {} bytes is over the limit", n));
@@ -64,4 +67,4 @@ Result<void> EnvelopeReader::finish() const {
   return {};
 }
 
-}  // namespace nexus::agent
+}  // namespace nexus::connectrpc

@@ -10,7 +10,7 @@
 
 #include "common/result.hpp"
 
-namespace nexus::agent {
+namespace nexus::connectrpc {
 
 constexpr uint8_t kEnvelopeCompressed = 0x01;
 constexpr uint8_t kEnvelopeEndStream = 0x02;
@@ -46,4 +46,4 @@ class EnvelopeReader {
   size_t offset_ = 0;
 };
 
-}  // namespace nexus::agent
+}  // namespace nexus::connectrpc

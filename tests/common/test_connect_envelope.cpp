@@ -3,11 +3,11 @@
 #include <catch.hpp>
 
 #include "common/json.hpp"
-#include "guest-agent/connect_envelope.hpp"
-#include "guest-agent/connect_error.hpp"
+#include "common/connect_envelope.hpp"
+
 
 using namespace nexus;
-using namespace nexus::agent;
+using namespace nexus::connectrpc;
 
 TEST_CASE("envelopes encode with a big-endian length prefix", "[envelope]") {
   auto e = encode_envelope(0, "{\"event\":{\"start\":{\"pid\":42}}}");
@@ -73,21 +73,44 @@ TEST_CASE("the envelope reader handles arbitrary splits", "[envelope]") {
   CHECK_FALSE(huge.next());
 }
 
-TEST_CASE("connect errors have names, statuses and JSON bodies", "[connect]") {
-  CHECK(connect_code_name(ConnectCode::invalid_argument) == "invalid_argument");
-  CHECK(connect_http_status(ConnectCode::unimplemented) == 501);
-  CHECK(connect_http_status(ConnectCode::unauthenticated) == 401);
-  CHECK(connect_http_status(ConnectCode::deadline_exceeded) == 504);
-  auto j = parse_json(connect_error_json({ConnectCode::not_found, "no such pid"})).value();
-  CHECK(j["code"] == "not_found");
-  CHECK(j["message"] == "no such pid");
-  CHECK(end_stream_payload(nullptr) == "{}");
-  ConnectError e{ConnectCode::invalid_argument, "cwd '/nope' does not exist"};
-  CHECK(end_stream_payload(&e) ==
-        "{\"error\":{\"code\":\"invalid_argument\",\"message\":\"cwd '/nope' does not exist\"}}");
-  // Invalid UTF-8 in a message must not throw.
-  ConnectError bad{ConnectCode::internal, std::string("bad \xff byte")};
-  CHECK_NOTHROW(end_stream_payload(&bad));
-  CHECK(to_connect_error(Error(Errc::not_found, "x")).code == ConnectCode::not_found);
-  CHECK(to_connect_error(Error::from_errno(ENOSPC, "w")).code == ConnectCode::resource_exhausted);
+TEST_CASE("a stream split at any byte boundary decodes the same", "[connect]") {
+  std::string stream = encode_envelope(0, R"({"event":{"start":{"pid":42}}})") +
+                       encode_envelope(kEnvelopeEndStream, "{}");
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    EnvelopeReader r(1024);
+    std::vector<Envelope> out;
+    for (auto part : {std::string_view(stream).substr(0, cut), std::string_view(stream).substr(cut)}) {
+      r.feed(part);
+      while (true) {
+        auto e = r.next();
+        REQUIRE(e);
+        if (!*e) break;
+        out.push_back(std::move(**e));
+      }
+    }
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].payload == R"({"event":{"start":{"pid":42}}})");
+    CHECK(out[1].flags == kEnvelopeEndStream);
+    CHECK(r.finish());
+  }
+}
+
+TEST_CASE("hostile streamed envelopes are refused", "[connect]") {
+  EnvelopeReader big(1024);
+  big.feed(std::string("\x00\x7f\xff\xff\xff", 5));
+  auto r = big.next();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(Errc::too_large));
+  EnvelopeReader compressed(1024);
+  compressed.feed(std::string("\x01\x00\x00\x00\x00", 5));
+  CHECK_FALSE(compressed.next());
+  EnvelopeReader unknown(1024);
+  unknown.feed(std::string("\x80\x00\x00\x00\x00", 5));
+  CHECK_FALSE(unknown.next());
+  EnvelopeReader truncated(1024);
+  truncated.feed(std::string("\x00\x00\x00\x00\x05{}", 7));
+  auto none = truncated.next();
+  REQUIRE(none);
+  CHECK_FALSE(*none);
+  CHECK_FALSE(truncated.finish());
 }
