@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -190,12 +191,29 @@ void reset_signals() noexcept {
   (void)::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
+// Resource limits the sandbox starts with, instead of whatever nexusd inherited: no core
+// dumps (they would land in the sandbox's writable layer, and can hold secrets of the dumped
+// process), and a bounded number of open files. Only lowering is attempted, which needs no
+// privilege.
+ChildStatus set_sandbox_rlimits() noexcept {
+  struct rlimit core{0, 0};
+  if (::setrlimit(RLIMIT_CORE, &core) != 0) return detail::child_errno("limiting core dumps");
+  struct rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) return detail::child_errno("reading the open-files limit");
+  constexpr rlim_t kMaxOpenFiles = 65536;
+  if (nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > kMaxOpenFiles) nofile.rlim_max = kMaxOpenFiles;
+  nofile.rlim_cur = nofile.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) return detail::child_errno("limiting open files");
+  return {};
+}
+
 [[noreturn]] void run_init(const ChildPlan& plan) noexcept {
   int report = plan.report_fd;
   auto check = [&](const ChildStatus& st) {
     if (!st) detail::child_fail(report, st);
   };
   check(arrange_fds(plan, report));
+  check(set_sandbox_rlimits());
   reset_signals();
   ::umask(022);
   if (::setsid() < 0) check(detail::child_errno("creating a session"));

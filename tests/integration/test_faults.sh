@@ -106,3 +106,6 @@ out=$("$NEXUS" sandbox exec "$SB2" -- sh -c 'cat /proc/net/dev | tail -n +3 | cu
 expect_eq "network namespace has only loopback" "lo" "$out"
 out=$("$NEXUS" sandbox exec "$SB2" -- id -u)
 expect_eq "commands run as user (uid 1000) by default" "1000" "$out"
+expect_eq "no core dumps inside" "0" "$("$NEXUS" sandbox exec "$SB2" -- sh -c 'ulimit -c')"
+nofile=$("$NEXUS" sandbox exec "$SB2" -- sh -c 'ulimit -Hn')
+check "open files bounded inside (hard limit $nofile <= 65536)" test "$nofile" -gt 0 -a "$nofile" -le 65536
