@@ -2,6 +2,9 @@
 // JSON helpers.
 #include "common/json.hpp"
 
+#include <cmath>
+#include <limits>
+
 #include <fmt/format.h>
 
 namespace nexus {
@@ -11,6 +14,9 @@ Result<Json> parse_json(std::string_view text) {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
     return fail(Errc::invalid_argument, fmt::format("malformed JSON at byte {}", e.byte));
+  } catch (const Json::exception& e) {
+    // e.g. out_of_range for a number like 1e400: still the client's malformed input.
+    return fail(Errc::invalid_argument, fmt::format("malformed JSON: {}", e.what()));
   }
 }
 
@@ -24,10 +30,15 @@ Result<std::string> json_string(const Json& obj, const char* key, std::string de
 Result<long long> json_int(const Json& obj, const char* key, long long def) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return def;
-  if (it->is_number_integer()) return it->get<long long>();
-  if (it->is_number_float()) {
+  if (it->is_number_unsigned()) {
+    auto u = it->get<unsigned long long>();
+    if (u <= static_cast<unsigned long long>(std::numeric_limits<long long>::max())) return static_cast<long long>(u);
+  } else if (it->is_number_integer()) {
+    return it->get<long long>();
+  } else if (it->is_number_float()) {
+    // Range-check before converting: casting an out-of-range double is undefined behaviour.
     double d = it->get<double>();
-    if (d == static_cast<double>(static_cast<long long>(d))) return static_cast<long long>(d);
+    if (std::isfinite(d) && d >= -9.2e18 && d <= 9.2e18 && d == std::trunc(d)) return static_cast<long long>(d);
   }
   return fail(Errc::invalid_argument, fmt::format("field '{}' must be an integer", key));
 }

@@ -43,3 +43,16 @@ TEST_CASE("malformed JSON is an error, not an exception", "[json]") {
   CHECK_FALSE(json_int(*good, "s"));
   CHECK(json_int(*good, "missing", 7).value() == 7);
 }
+
+TEST_CASE("hostile numbers are errors, not crashes", "[json]") {
+  // Found by tests/fuzz/fuzz_api_json: 1e400 made nlohmann throw out_of_range.
+  auto huge = parse_json(R"({"timeout_seconds": 1e400})");
+  REQUIRE_FALSE(huge);
+  CHECK(huge.error().is(Errc::invalid_argument));
+  auto big = parse_json(R"({"cpus": 1e300, "u": 18446744073709551615, "f": 2.5, "ok": 4.0})");
+  REQUIRE(big);
+  CHECK_FALSE(json_int(*big, "cpus"));
+  CHECK_FALSE(json_int(*big, "u"));
+  CHECK_FALSE(json_int(*big, "f"));
+  CHECK(json_int(*big, "ok").value() == 4);
+}

@@ -28,6 +28,10 @@ expect_contains "malformed JSON: message" "malformed JSON" "$resp"
 resp=$(api POST /v1/sandboxes '{"cpus": "four"}')
 expect_eq "wrong field type: 400" "400" "$(echo "$resp" | tail -1)"
 expect_contains "wrong field type names the field" "cpus" "$resp"
+resp=$(api POST "/v1/sandboxes/$SB/run" '{"code": "1", "timeout_seconds": 1e400}')
+expect_eq "a number beyond a double: 400, daemon alive" "400" "$(echo "$resp" | tail -1)"
+resp=$(api POST /v1/sandboxes '{"cpus": 1e300}')
+expect_eq "a number beyond an integer: 400" "400" "$(echo "$resp" | tail -1)"
 resp=$(api POST /v1/sandboxes '{"template": "no-such-template"}')
 expect_eq "unknown template: 404" "404" "$(echo "$resp" | tail -1)"
 big=$(head -c 2000000 /dev/zero | tr '\0' 'a')
