@@ -79,21 +79,28 @@ stop_daemon() {
   DAEMON_PID=""
 }
 
-# Stop every sandbox this test created, stop nexusd, report.
-SANDBOXES=()
+# Every sandbox a test creates is recorded in a file (new_sandbox usually runs in a $(...)
+# subshell, where a shell array would not reach the parent) and stopped by finish.
+CREATED="$NEXUS_TEST_ROOT/created-$$"
+: >"$CREATED"
+track() { echo "$1" >>"$CREATED"; }
 new_sandbox() {  # new_sandbox [create args...]  -> prints the id
   local id
   id=$("$NEXUS" sandbox create "$@" --json | jq -r .sandbox_id) || return 1
   [ -n "$id" ] && [ "$id" != null ] || return 1
-  SANDBOXES+=("$id")
+  track "$id"
   echo "$id"
 }
 
 finish() {
   local id
   if [ -n "$DAEMON_PID" ]; then
-    for id in "${SANDBOXES[@]}"; do "$NEXUS" sandbox stop "$id" >/dev/null 2>&1; done
+    while read -r id; do
+      "$NEXUS" sandbox stop "$id" >/dev/null 2>&1
+      [ -e "$ROOT/sandboxes/$id" ] && fail "sandbox $id left its directory behind after stop"
+    done <"$CREATED"
   fi
+  rm -f "$CREATED"
   stop_daemon
   rm -rf "$RUN"
   echo "# $CHECKS checks passed, $FAILURES failed"

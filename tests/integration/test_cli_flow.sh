@@ -12,12 +12,12 @@ expect_contains "template list shows the default template" "ai-agent-default" "$
 expect_contains "default template is ready" "ready" "$out"
 
 SB=$("$NEXUS" sandbox create demo --ttl 30 --json | jq -r .sandbox_id)
-SANDBOXES+=("$SB")
+track "$SB"
 case "$SB" in sb_????????????????????) ok "create returns an sb_ id ($SB)" ;; *) fail "bad id '$SB'" ;; esac
 
 human=$("$NEXUS" sandbox create --ttl 1)
 expect_contains "human create output" "Created sandbox: sb_" "$human"
-SANDBOXES+=("${human##*: }")
+track "${human##*: }"
 
 out=$("$NEXUS" sandbox run "$SB" -c "print(2 + 2)")
 expect_eq "python run prints 4" "4" "$out"
