@@ -53,7 +53,7 @@ class Exchange {
     req.headers.add("Accept", on_event_ ? "application/x-ndjson" : "application/json");
     if (request_.body) {
       req.headers.add("Content-Type", "application/json");
-      req.body = request_.body->dump(-1, ' ', false, Json::error_handler_t::replace);
+      req.body = dump_json(*request_.body);
     }
     http::ResponseCallbacks cbs;
     cbs.on_head = [this](const http::ResponseHead& head) noexcept {

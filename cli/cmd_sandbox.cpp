@@ -119,10 +119,7 @@ int exec_command(const Command& cmd, const ApiClient& api, const Console& consol
 int list(const Command& cmd, const ApiClient& api, const Console& console) {
   auto answer = api.call(cmd.request);
   if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  Json sandboxes = answer->is_object() && answer->contains("sandboxes")
-                       ? (*answer)["sandboxes"]
-                       : Json::array();
-  if (!sandboxes.is_array()) sandboxes = Json::array();
+  Json sandboxes = array_member(*answer, "sandboxes");
   if (cmd.json) {
     console.out(json_text(sandboxes));
     return exit_ok;
@@ -168,7 +165,7 @@ int status(const Command& cmd, const ApiClient& api, const Console& console) {
   std::string env;
   if (sb.contains("env") && sb["env"].is_object())
     for (const auto& [k, v] : sb["env"].items())
-      env += (env.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+      env += (env.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : dump_json(v));
   std::string uptime = sb.contains("uptime_seconds") && sb["uptime_seconds"].is_number()
                            ? format_duration(sb["uptime_seconds"].get<long long>())
                            : "-";

@@ -14,9 +14,7 @@ namespace {
 int list(const Command& cmd, const ApiClient& api, const Console& console) {
   auto answer = api.call(cmd.request);
   if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  Json templates = answer->is_object() && answer->contains("templates") ? (*answer)["templates"]
-                                                                         : Json::array();
-  if (!templates.is_array()) templates = Json::array();
+  Json templates = array_member(*answer, "templates");
   if (cmd.json) {
     console.out(json_text(templates));
     return exit_ok;

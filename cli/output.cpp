@@ -254,12 +254,18 @@ std::string format_duration(long long seconds) {
   return fmt::format("{}s", s);
 }
 
+Json array_member(const Json& obj, const char* key) {
+  if (obj.is_object())
+    if (auto it = obj.find(key); it != obj.end() && it->is_array()) return *it;
+  return Json::array();
+}
+
 std::string json_text(const Json& value) {
-  return value.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+  return dump_json(value, 2) + "\n";
 }
 
 std::string json_line(const Json& value) {
-  return value.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  return dump_json(value) + "\n";
 }
 
 std::string status_color(std::string_view status) {

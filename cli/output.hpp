@@ -73,6 +73,9 @@ std::string format_size(const Json& bytes);
 /// "1h 2m 3s" from seconds.
 std::string format_duration(long long seconds);
 
+/// `obj[key]` when it is an array, else an empty array (API answers are untrusted input).
+Json array_member(const Json& obj, const char* key);
+
 /// Pretty JSON for --json output, with a trailing newline.
 std::string json_text(const Json& value);
 /// One-line JSON with a trailing newline (for JSON-lines streams).

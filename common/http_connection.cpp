@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -100,24 +101,23 @@ void Connection::close_now() {
   if (reading_) uv_read_stop(stream());
   reading_ = false;
 
-  std::function<void()> abort_cb;
-  std::function<void(Result<std::string>)> done = std::move(body_done_);
-  std::function<void(Result<void>)> end = std::move(on_end_);
+  // Take every callback out first: running or destroying them may drop the Exchange.
+  auto done = std::exchange(body_done_, nullptr);
+  auto end = std::exchange(on_end_, nullptr);
+  auto abort_cb = std::exchange(on_abort_, nullptr);
+  on_data_ = nullptr;
+  on_drain_ = nullptr;
   if (in_exchange && resp_ != Resp::done) {
     aborted_ = true;
     if (ex_) ex_->aborted_ = true;
-    abort_cb = std::move(on_abort_);
+  } else {
+    abort_cb = nullptr;  // the response completed: nothing was aborted
   }
   if (!in_exchange || body_ended_) {
     done = nullptr;
     end = nullptr;
   }
   body_ended_ = true;
-  body_done_ = nullptr;
-  on_end_ = nullptr;
-  on_data_ = nullptr;
-  on_abort_ = nullptr;
-  on_drain_ = nullptr;
   ex_ = nullptr;
   inbuf_.clear();
   backlog_.clear();
@@ -230,8 +230,7 @@ bool Connection::step() {
   if (message_complete_ && backlog_.empty() && !body_ended_) {
     if (body_mode_ == BodyMode::buffer) {
       body_ended_ = true;
-      auto done = std::move(body_done_);
-      body_done_ = nullptr;
+      auto done = std::exchange(body_done_, nullptr);
       std::string body = std::move(body_buf_);
       body_buf_.clear();
       if (done) done(std::move(body));
@@ -239,8 +238,7 @@ bool Connection::step() {
     }
     if (body_mode_ == BodyMode::stream && !body_paused_) {
       body_ended_ = true;
-      auto end = std::move(on_end_);
-      on_end_ = nullptr;
+      auto end = std::exchange(on_end_, nullptr);
       on_data_ = nullptr;
       if (end) end({});
       return true;
@@ -373,10 +371,8 @@ void Connection::body_too_large() {
 void Connection::fail_body(Error err) {
   if (body_ended_) return;
   body_ended_ = true;
-  auto done = std::move(body_done_);
-  auto end = std::move(on_end_);
-  body_done_ = nullptr;
-  on_end_ = nullptr;
+  auto done = std::exchange(body_done_, nullptr);
+  auto end = std::exchange(on_end_, nullptr);
   on_data_ = nullptr;
   body_mode_ = BodyMode::discard;
   backlog_.clear();
@@ -418,16 +414,11 @@ bool Connection::is_current(uint64_t id) const {
 
 void Connection::end_exchange() {
   // Take the exchange's callbacks out first: destroying them may drop the Exchange.
-  auto drain = std::move(on_drain_);
-  auto abort_cb = std::move(on_abort_);
-  auto data = std::move(on_data_);
-  auto end = std::move(on_end_);
-  auto done = std::move(body_done_);
-  on_drain_ = nullptr;
-  on_abort_ = nullptr;
-  on_data_ = nullptr;
-  on_end_ = nullptr;
-  body_done_ = nullptr;
+  auto drain = std::exchange(on_drain_, nullptr);
+  auto abort_cb = std::exchange(on_abort_, nullptr);
+  auto data = std::exchange(on_data_, nullptr);
+  auto end = std::exchange(on_end_, nullptr);
+  auto done = std::exchange(body_done_, nullptr);
   ex_ = nullptr;
   phase_ = Phase::head;
   head_started_ = false;

@@ -112,7 +112,7 @@ Result<void> resolve_host(const std::string& host, uint16_t port, sockaddr_stora
 
 std::string error_json(int code, std::string_view message) {
   Json j = {{"code", code}, {"message", std::string(message)}};
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return dump_json(j);
 }
 
 Headers json_headers() {

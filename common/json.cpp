@@ -9,6 +9,10 @@
 
 namespace nexus {
 
+std::string dump_json(const Json& j, int indent) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 Result<Json> parse_json(std::string_view text) {
   try {
     return Json::parse(text);

@@ -12,6 +12,10 @@ namespace nexus {
 
 using Json = nlohmann::json;
 
+/// Serialise without throwing: invalid UTF-8 in strings (which can come from hostile input)
+/// becomes U+FFFD. `indent` < 0 gives compact text. Use this instead of Json::dump.
+std::string dump_json(const Json& j, int indent = -1);
+
 /// Parse a JSON document; a syntax error becomes Errc::invalid_argument naming the offset.
 Result<Json> parse_json(std::string_view text);
 

@@ -38,7 +38,6 @@ class StreamCall final : public ProcessCall, public std::enable_shared_from_this
   }
 
   void on_head(const http::ResponseHead& head) {
-    status_ = head.status;
     auto ct = head.headers.get("content-type");
     if (head.status != 200 || !ct || !starts_with(*ct, "application/connect+json"))
       fail_once(Error(Errc::protocol, fmt::format("agent answered HTTP {} to Start", head.status)));
@@ -121,7 +120,6 @@ class StreamCall final : public ProcessCall, public std::enable_shared_from_this
 
   ProcessCallbacks cb_;
   connectrpc::EnvelopeReader reader_{kMaxStreamMessage};
-  int status_ = 0;
   bool done_ = false;
 };
 
@@ -133,7 +131,7 @@ void AgentClient::unary(const std::string& method, const Json& body, std::functi
   req.target = "/" + method;
   req.headers.set("Content-Type", "application/json");
   req.headers.set("Connect-Protocol-Version", "1");
-  req.body = body.dump();
+  req.body = dump_json(body);
   http::fetch(loop_, endpoint_, std::move(req), [done = std::move(done), method](Result<http::Response> r) {
     if (!r) return done(fail(Error(Errc::unavailable, r.error().message()).wrap("agent unreachable")));
     auto j = parse_json(r->body);
@@ -152,23 +150,12 @@ void AgentClient::init(const Json& body, std::function<void(Result<void>)> done)
   req.method = "POST";
   req.target = "/init";
   req.headers.set("Content-Type", "application/json");
-  req.body = body.dump();
+  req.body = dump_json(body);
   http::fetch(loop_, endpoint_, std::move(req), [done = std::move(done)](Result<http::Response> r) {
     if (!r) return done(fail(Error(Errc::unavailable, r.error().message())));
     if (r->status / 100 != 2) return done(fail(Errc::protocol, fmt::format("agent answered HTTP {} to /init", r->status)));
     done({});
   }, kMaxUnaryResponse);
-}
-
-void AgentClient::health(std::function<void(Result<void>)> done) {
-  http::ClientRequest req;
-  req.target = "/health";
-  req.connect_timeout_ms = 2000;
-  http::fetch(loop_, endpoint_, std::move(req), [done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(fail(Error(Errc::unavailable, r.error().message())));
-    if (r->status / 100 != 2) return done(fail(Errc::unavailable, fmt::format("agent health: HTTP {}", r->status)));
-    done({});
-  }, 4096);
 }
 
 std::shared_ptr<ProcessCall> AgentClient::start(const ProcessSpec& spec, ProcessCallbacks callbacks) {
@@ -185,10 +172,9 @@ std::shared_ptr<ProcessCall> AgentClient::start(const ProcessSpec& spec, Process
   req.headers.set("Keepalive-Ping-Interval", "30");
   req.headers.set("Authorization", "Basic " + base64_encode(spec.user + ":"));
   if (spec.timeout_ms) req.headers.set("Connect-Timeout-Ms", std::to_string(spec.timeout_ms));
-  req.body = connectrpc::encode_envelope(0, body.dump());
+  req.body = connectrpc::encode_envelope(0, dump_json(body));
 
   auto call = std::make_shared<StreamCall>(std::move(callbacks));
-  std::weak_ptr<StreamCall> weak = call;
   // The stream call keeps itself alive through the callbacks until the HTTP call ends.
   http::ResponseCallbacks cbs;
   cbs.on_head = [call](const http::ResponseHead& h) { call->on_head(h); };

@@ -62,8 +62,6 @@ class AgentClient {
 
   /// POST /init with the sandbox-level settings.
   void init(const Json& body, std::function<void(Result<void>)> done);
-  /// GET /health.
-  void health(std::function<void(Result<void>)> done);
   /// process.Process/Start, streamed.
   std::shared_ptr<ProcessCall> start(const ProcessSpec& spec, ProcessCallbacks callbacks);
   /// process.Process/SendSignal with SIGNAL_SIGKILL (the agent kills the process tree).

@@ -31,33 +31,24 @@ void method_not_allowed(const std::shared_ptr<http::Exchange>& ex) {
               fmt::format("method {} not allowed on {}", ex->request().method, ex->request().path));
 }
 
+/// Extract the fields; SandboxManager::create validates their values.
 Result<CreateRequest> parse_create(const Json& body) {
   CreateRequest req;
   auto name = json_string(body, "name");
   auto tpl = json_string(body, "template");
-  auto ttl = json_int(body, "ttl_seconds", 0);
-  auto cpus = json_int(body, "cpus", 0);
-  auto mem = json_int(body, "memory_mib", 0);
+  auto ttl = optional_int_field(body, "ttl_seconds");
+  auto cpus = optional_int_field(body, "cpus");
+  auto mem = optional_int_field(body, "memory_mib");
+  auto env = parse_env_field(body);
   for (auto* e : {name ? nullptr : &name.error(), tpl ? nullptr : &tpl.error(), ttl ? nullptr : &ttl.error(),
-                  cpus ? nullptr : &cpus.error(), mem ? nullptr : &mem.error()})
+                  cpus ? nullptr : &cpus.error(), mem ? nullptr : &mem.error(), env ? nullptr : &env.error()})
     if (e) return fail(*e);
-  if (body.contains("ttl_seconds") && *ttl <= 0) return fail(Errc::invalid_argument, "ttl_seconds must be positive");
-  if (body.contains("cpus") && *cpus <= 0) return fail(Errc::invalid_argument, "cpus must be positive");
-  if (body.contains("memory_mib") && *mem <= 0) return fail(Errc::invalid_argument, "memory_mib must be positive");
-  if (*cpus > 1024 || *mem > (1 << 30) || *ttl > (int64_t{1} << 40))
-    return fail(Errc::invalid_argument, "resource value out of range");
-  req.name = *name;
-  req.template_name = *tpl;
+  req.name = std::move(*name);
+  req.template_name = std::move(*tpl);
   req.ttl_seconds = *ttl;
-  req.cpus = static_cast<int>(*cpus);
-  req.memory_mib = static_cast<int>(*mem);
-  if (auto it = body.find("env"); it != body.end() && !it->is_null()) {
-    if (!it->is_object()) return fail(Errc::invalid_argument, "field 'env' must be an object of strings");
-    for (auto& [k, v] : it->items()) {
-      if (!v.is_string()) return fail(Errc::invalid_argument, fmt::format("env '{}' must be a string", k));
-      req.env[k] = v.get<std::string>();
-    }
-  }
+  req.cpus = *cpus;
+  req.memory_mib = *mem;
+  req.env = std::move(*env);
   return req;
 }
 
@@ -113,7 +104,7 @@ void ApiServer::handle_sandboxes(const std::vector<std::string>& parts, std::sha
       auto req = parse_create(body);
       if (!req) return reply_error(ex, req.error());
       req->owner = owner;
-      mgr_.create(std::move(*req), [ex](Result<SandboxRecord> r) {
+      mgr_.create(*req, [ex](Result<SandboxRecord> r) {
         if (!r) return reply_error(ex, r.error());
         reply_json(ex, 201, to_api_json(*r, unix_now_ms()));
       });

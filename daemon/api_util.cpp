@@ -2,6 +2,8 @@
 // API reply helpers.
 #include "daemon/api_util.hpp"
 
+#include <fmt/format.h>
+
 namespace nexus::daemon {
 
 int http_status_for(const Error& e) {
@@ -37,7 +39,7 @@ std::string api_code_for(const Error& e) {
 void reply_json(const std::shared_ptr<http::Exchange>& ex, int status, const Json& body) {
   http::Headers h;
   h.set("Content-Type", "application/json");
-  ex->respond(status, std::move(h), body.dump() + "\n");
+  ex->respond(status, std::move(h), dump_json(body) + "\n");
 }
 
 void reply_error(const std::shared_ptr<http::Exchange>& ex, int status, const std::string& code,
@@ -47,6 +49,28 @@ void reply_error(const std::shared_ptr<http::Exchange>& ex, int status, const st
 
 void reply_error(const std::shared_ptr<http::Exchange>& ex, const Error& e) {
   reply_error(ex, http_status_for(e), api_code_for(e), e.message());
+}
+
+Result<std::map<std::string, std::string>> parse_env_field(const Json& body) {
+  std::map<std::string, std::string> env;
+  auto it = body.find("env");
+  if (it == body.end() || it->is_null()) return env;
+  if (!it->is_object()) return fail(Errc::invalid_argument, "field 'env' must be an object of strings");
+  for (auto& [k, v] : it->items()) {
+    if (!v.is_string()) return fail(Errc::invalid_argument, fmt::format("env '{}' must be a string", k));
+    if (k.empty() || k.find('=') != std::string::npos)
+      return fail(Errc::invalid_argument, fmt::format("invalid environment variable name '{}'", k));
+    env[k] = v.get<std::string>();
+  }
+  return env;
+}
+
+Result<std::optional<int64_t>> optional_int_field(const Json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::optional<int64_t>();
+  auto v = json_int(body, key);
+  if (!v) return fail(v.error());
+  return std::optional<int64_t>(*v);
 }
 
 void read_json_body(const std::shared_ptr<http::Exchange>& ex, std::function<void(Json)> done) {

@@ -2,7 +2,9 @@
 // Helpers for answering native API requests: JSON bodies and error mapping (docs/api.md).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/http.hpp"
@@ -21,6 +23,11 @@ void reply_json(const std::shared_ptr<http::Exchange>& ex, int status, const Jso
 void reply_error(const std::shared_ptr<http::Exchange>& ex, const Error& e);
 void reply_error(const std::shared_ptr<http::Exchange>& ex, int status, const std::string& code,
                  const std::string& message);
+
+/// The optional "env" field: an object of strings with valid names; {} when absent.
+Result<std::map<std::string, std::string>> parse_env_field(const Json& body);
+/// An optional integer field: nullopt when absent or null, an error naming it when not an integer.
+Result<std::optional<int64_t>> optional_int_field(const Json& body, const char* key);
 
 /// Read and parse a JSON object body (empty body = {}), then call `done`.
 void read_json_body(const std::shared_ptr<http::Exchange>& ex,

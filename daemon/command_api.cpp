@@ -19,20 +19,6 @@ constexpr size_t kMaxRunOutput = 32 * 1024 * 1024;      // per stream, kept in d
 constexpr size_t kExecHighWater = 1 * 1024 * 1024;      // pause the agent stream above this
 constexpr int64_t kMaxTimeoutSeconds = 24 * 3600;
 
-Result<std::map<std::string, std::string>> parse_env(const Json& body) {
-  std::map<std::string, std::string> env;
-  auto it = body.find("env");
-  if (it == body.end() || it->is_null()) return env;
-  if (!it->is_object()) return fail(Errc::invalid_argument, "field 'env' must be an object of strings");
-  for (auto& [k, v] : it->items()) {
-    if (!v.is_string()) return fail(Errc::invalid_argument, fmt::format("env '{}' must be a string", k));
-    if (k.empty() || k.find('=') != std::string::npos)
-      return fail(Errc::invalid_argument, fmt::format("invalid environment variable name '{}'", k));
-    env[k] = v.get<std::string>();
-  }
-  return env;
-}
-
 Result<int64_t> parse_timeout(const Json& body) {
   auto t = json_int(body, "timeout_seconds", 0);
   if (!t) return t;
@@ -80,7 +66,7 @@ void handle_run(SandboxManager& mgr, const std::string& id, Json body, std::shar
   auto language = json_string(body, "language", "python");
   auto code = json_string(body, "code");
   auto timeout = parse_timeout(body);
-  auto env = parse_env(body);
+  auto env = parse_env_field(body);
   for (auto* err : {language ? nullptr : &language.error(), code ? nullptr : &code.error(),
                     timeout ? nullptr : &timeout.error(), env ? nullptr : &env.error()})
     if (err) return reply_error(ex, *err);
@@ -123,8 +109,7 @@ void handle_run(SandboxManager& mgr, const std::string& id, Json body, std::shar
     } else if (!st->have_end) {
       return reply_error(ex, Error(Errc::protocol, "the sandbox agent ended the run without an exit status"));
     }
-    // JSON needs valid UTF-8; replace invalid sequences rather than fail.
-    reply_json(ex, 200, Json::parse(out.dump(-1, ' ', false, Json::error_handler_t::replace)));
+    reply_json(ex, 200, out);  // program output need not be UTF-8: reply_json replaces bad bytes
   };
   st->call = (*agent)->start(*spec, std::move(cb));
   ex->on_abort([st] {
@@ -144,7 +129,7 @@ void handle_exec(SandboxManager& mgr, const std::string& id, Json body, std::sha
   }
   spec.cmd = (*cmd)[0].get<std::string>();
   for (size_t i = 1; i < cmd->size(); ++i) spec.args.push_back((*cmd)[i].get<std::string>());
-  auto env = parse_env(body);
+  auto env = parse_env_field(body);
   auto cwd = json_string(body, "cwd");
   auto user = json_string(body, "user", "user");
   auto timeout = parse_timeout(body);
@@ -169,7 +154,7 @@ void handle_exec(SandboxManager& mgr, const std::string& id, Json body, std::sha
   };
   auto st = std::make_shared<ExecState>();
   auto emit = [ex, st](const Json& event) {
-    ex->write(event.dump() + "\n");
+    ex->write(dump_json(event) + "\n");
     if (st->call && ex->pending_bytes() > kExecHighWater) {
       st->call->pause();
       ex->on_drain([st] {

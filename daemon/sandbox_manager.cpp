@@ -112,21 +112,17 @@ Result<void> SandboxManager::reconcile() {
       log::warning(kLog, "cleaning up sandbox {}: {}", r.id, res.error().message());
     ++cleaned;
   }
-  // Leftovers with no live record: directories from crashes between steps.
-  for (const char* base : {"sandboxes", "run"}) {
-    std::string dir = std::string(base) == "run" ? config_.run_dir + "/sandboxes" : config_.sandboxes_dir();
-    std::error_code ec;
-    for (auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-      std::string id = entry.path().filename();
-      if (live_.count(id)) continue;
-      if (std::string(base) == "sandboxes") {
-        if (auto res = jail::destroy(id, jail::Handle{}, entry.path()); !res)
-          log::warning(kLog, "removing leftover sandbox dir '{}': {}", entry.path().string(), res.error().message());
-      } else {
-        std::filesystem::remove_all(entry.path(), ec);
-      }
-    }
+  // Leftovers with no live record (crashes between steps): sandbox dirs may hold mounts and
+  // cgroups, so the jail tears them down; agent socket dirs are plain directories.
+  std::error_code ec;
+  for (auto& entry : std::filesystem::directory_iterator(config_.sandboxes_dir(), ec)) {
+    std::string id = entry.path().filename();
+    if (live_.count(id)) continue;
+    if (auto res = jail::destroy(id, jail::Handle{}, entry.path()); !res)
+      log::warning(kLog, "removing leftover sandbox dir '{}': {}", entry.path().string(), res.error().message());
   }
+  for (auto& entry : std::filesystem::directory_iterator(config_.run_dir + "/sandboxes", ec))
+    if (!live_.count(entry.path().filename())) std::filesystem::remove_all(entry.path(), ec);
   (void)store_.prune_stopped(unix_now_ms() - kKeepStoppedMs);  // housekeeping only
   log::info(kLog, "reconciled: {} adopted, {} cleaned up", adopted, cleaned);
   return {};
@@ -158,25 +154,22 @@ void SandboxManager::sweep() {
       (void)teardown(copy, SandboxState::stopped, "");  // logged inside
     }
   }
-  static int64_t last_prune = 0;
-  if (now - last_prune > 60 * 1000) {
-    last_prune = now;
+  if (now - last_prune_ms_ > 60 * 1000) {
+    last_prune_ms_ = now;
     (void)store_.prune_stopped(now - kKeepStoppedMs);  // housekeeping only
   }
 }
 
-Result<SandboxRecord> SandboxManager::validate(CreateRequest& req) {
-  SandboxRecord r;
-  if (req.template_name.empty()) req.template_name = config_.default_template;
-  if (req.ttl_seconds == 0) req.ttl_seconds = config_.default_ttl_seconds;
-  if (req.cpus == 0) req.cpus = config_.default_cpus;
-  if (req.memory_mib == 0) req.memory_mib = config_.default_memory_mib;
+Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& req) {
+  std::string template_name = req.template_name.empty() ? config_.default_template : req.template_name;
+  int64_t ttl = req.ttl_seconds.value_or(config_.default_ttl_seconds);
+  int64_t cpus = req.cpus.value_or(config_.default_cpus);
+  int64_t memory_mib = req.memory_mib.value_or(config_.default_memory_mib);
   if (!req.name.empty() && !valid_name(req.name))
     return fail(Errc::invalid_argument, fmt::format("invalid name '{}': use up to 63 of A-Z a-z 0-9 . _ -", req.name));
-  if (req.ttl_seconds < 1 || req.ttl_seconds > 7 * 24 * 3600)
-    return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
-  if (req.cpus < 1 || req.cpus > 64) return fail(Errc::invalid_argument, "cpus must be between 1 and 64");
-  if (req.memory_mib < 64 || req.memory_mib > 65536)
+  if (ttl < 1 || ttl > 7 * 24 * 3600) return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
+  if (cpus < 1 || cpus > 64) return fail(Errc::invalid_argument, "cpus must be between 1 and 64");
+  if (memory_mib < 64 || memory_mib > 65536)
     return fail(Errc::invalid_argument, "memory_mib must be between 64 and 65536");
   if (req.env.size() > 1024) return fail(Errc::invalid_argument, "too many environment variables (max 1024)");
   for (auto& [k, v] : req.env) {
@@ -184,39 +177,39 @@ Result<SandboxRecord> SandboxManager::validate(CreateRequest& req) {
     if (v.size() > 128 * 1024 || v.find('\0') != std::string::npos)
       return fail(Errc::invalid_argument, fmt::format("invalid value for environment variable '{}'", k));
   }
-  auto tpl = rootfs::read_template(config_.templates_dir(), req.template_name);
+  auto tpl = rootfs::read_template(config_.templates_dir(), template_name);
   if (!tpl) {
-    if (tpl.error().is(Errc::not_found)) {
-      if (rootfs::find_seeded_template(req.template_name))
-        return fail(Errc::conflict, fmt::format("template '{}' is not built yet; run 'nexus template build {}'",
-                                                req.template_name, req.template_name));
-      return fail(Errc::not_found, fmt::format("template '{}' not found", req.template_name));
-    }
-    return fail(tpl.error());
+    if (!tpl.error().is(Errc::not_found)) return fail(tpl.error());
+    if (rootfs::find_seeded_template(template_name))
+      return fail(Errc::conflict, fmt::format("template '{}' is not built yet; run 'nexus template build {}'",
+                                              template_name, template_name));
+    return fail(Errc::not_found, fmt::format("template '{}' not found", template_name));
   }
+  if (tpl->uid_count && (tpl->uid_base != config_.uid_base || tpl->uid_count > config_.uid_count))
+    return fail(Errc::conflict, fmt::format("template '{}' was built for uid base {}, this nexusd maps {}; rebuild it",
+                                            template_name, tpl->uid_base, config_.uid_base));
+  Validated v;
+  SandboxRecord& r = v.record;
   int64_t now = unix_now_ms();
   r.id = "sb_" + random_base32(20);
   r.name = req.name.empty() ? r.id : req.name;
-  r.template_name = req.template_name;
-  r.cpus = req.cpus;
-  r.memory_mib = req.memory_mib;
+  r.template_name = template_name;
+  r.cpus = static_cast<int>(cpus);
+  r.memory_mib = static_cast<int>(memory_mib);
   r.env = req.env;
   r.owner = req.owner;
-  r.ttl_seconds = req.ttl_seconds;
+  r.ttl_seconds = ttl;
   r.created_at_ms = now;
-  if (tpl->uid_count && (tpl->uid_base != config_.uid_base || tpl->uid_count > config_.uid_count))
-    return fail(Errc::conflict, fmt::format("template '{}' was built for uid base {}, this nexusd maps {}; rebuild it",
-                                            req.template_name, tpl->uid_base, config_.uid_base));
   r.last_active_at_ms = now;
-  r.expires_at_ms = now + req.ttl_seconds * 1000;
-  return r;
+  r.expires_at_ms = now + ttl * 1000;
+  v.lower_dir = tpl->rootfs_path;
+  return v;
 }
 
-void SandboxManager::create(CreateRequest req, std::function<void(Result<SandboxRecord>)> done) {
-  auto rec = validate(req);
-  if (!rec) return done(fail(rec.error()));
-  SandboxRecord r = std::move(*rec);
-  std::string tpl_rootfs = config_.templates_dir() + "/" + r.template_name + "/rootfs";
+void SandboxManager::create(const CreateRequest& req, std::function<void(Result<SandboxRecord>)> done) {
+  auto checked = validate(req);
+  if (!checked) return done(fail(checked.error()));
+  SandboxRecord r = std::move(checked->record);
   if (auto res = store_.insert(r); !res) return done(fail(res.error()));
 
   auto failed = [this, done](SandboxRecord rr, Error e) {
@@ -231,7 +224,7 @@ void SandboxManager::create(CreateRequest req, std::function<void(Result<Sandbox
 
   jail::Spec spec;
   spec.id = r.id;
-  spec.lower_dir = tpl_rootfs;
+  spec.lower_dir = checked->lower_dir;
   spec.sandbox_dir = config_.sandbox_dir(r.id);
   spec.agent_path = config_.agent_path;
   spec.agent_args = {"--listen-fd", "3"};
@@ -242,7 +235,7 @@ void SandboxManager::create(CreateRequest req, std::function<void(Result<Sandbox
   spec.limits.pids = config_.pids_limit;
   spec.uid_base = config_.uid_base;
   spec.uid_count = config_.uid_count;
-  spec.log_path = spec.sandbox_dir + ".log";
+  spec.log_path = spec.sandbox_dir + "/agent.log";  // removed with the sandbox dir
   auto handle = jail::spawn(spec);
   listen_fd->reset();  // the agent holds the listening socket now
   if (!handle) return failed(r, std::move(handle.error()).wrap("starting the sandbox"));
@@ -297,7 +290,6 @@ Result<void> SandboxManager::teardown(SandboxRecord& r, SandboxState final_state
   auto res = jail::destroy(r.id, handle_of(r), config_.sandbox_dir(r.id));
   std::error_code ec;
   std::filesystem::remove_all(config_.agent_socket_dir(r.id), ec);
-  std::filesystem::remove(config_.sandbox_dir(r.id) + ".log", ec);
   if (!res) {
     log::error(kLog, "tearing down sandbox {}: {}", r.id, res.error().message());
     final_state = SandboxState::failed;
@@ -315,13 +307,22 @@ Result<void> SandboxManager::teardown(SandboxRecord& r, SandboxState final_state
   return saved;
 }
 
+Result<SandboxManager::Live*> SandboxManager::require_live(const std::string& id) {
+  if (Live* l = find_live(id)) return l;
+  auto r = get(id);
+  if (!r) return fail(r.error());
+  return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
+}
+
+void SandboxManager::touch(SandboxRecord& r) {
+  int64_t now = unix_now_ms();
+  r.last_active_at_ms = now;
+  r.expires_at_ms = std::max(r.expires_at_ms, now + r.ttl_seconds * 1000);
+}
+
 Result<SandboxRecord> SandboxManager::stop(const std::string& id) {
   Live* l = find_live(id);
-  if (!l) {
-    auto r = get(id);
-    if (!r) return r;
-    return r;  // already stopped: stopping is idempotent
-  }
+  if (!l) return get(id);  // already stopped: stopping is idempotent
   SandboxRecord r = l->record;
   if (auto res = teardown(r, SandboxState::stopped, ""); !res) return fail(res.error());
   log::info(kLog, "stopped sandbox {}", id);
@@ -329,75 +330,57 @@ Result<SandboxRecord> SandboxManager::stop(const std::string& id) {
 }
 
 Result<SandboxRecord> SandboxManager::pause(const std::string& id) {
-  Live* l = find_live(id);
-  if (!l) {
-    auto r = get(id);
-    if (!r) return r;
-    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
-  }
-  if (l->record.state != SandboxState::running)
-    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}, not active", id, state_name(l->record.state)));
+  auto l = require_live(id);
+  if (!l) return fail(l.error());
+  SandboxRecord& r = (*l)->record;
+  if (r.state != SandboxState::running)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}, not active", id, state_name(r.state)));
   if (auto res = jail::freeze(id); !res) return fail(std::move(res.error()).wrap("pausing"));
-  l->record.state = SandboxState::paused;
-  NEXUS_TRY(save(l->record));
-  return l->record;
+  r.state = SandboxState::paused;
+  NEXUS_TRY(save(r));
+  return r;
 }
 
 Result<SandboxRecord> SandboxManager::resume(const std::string& id) {
-  Live* l = find_live(id);
-  if (!l) {
-    auto r = get(id);
-    if (!r) return r;
-    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
-  }
-  if (l->record.state != SandboxState::paused)
-    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}, not paused", id, state_name(l->record.state)));
+  auto l = require_live(id);
+  if (!l) return fail(l.error());
+  SandboxRecord& r = (*l)->record;
+  if (r.state != SandboxState::paused)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}, not paused", id, state_name(r.state)));
   if (auto res = jail::thaw(id); !res) return fail(std::move(res.error()).wrap("resuming"));
-  int64_t now = unix_now_ms();
-  l->record.state = SandboxState::running;
-  l->record.last_active_at_ms = now;
-  l->record.expires_at_ms = std::max(l->record.expires_at_ms, now + l->record.ttl_seconds * 1000);
-  NEXUS_TRY(save(l->record));
-  return l->record;
+  r.state = SandboxState::running;
+  touch(r);
+  NEXUS_TRY(save(r));
+  return r;
 }
 
 Result<SandboxRecord> SandboxManager::set_ttl(const std::string& id, int64_t ttl_seconds) {
   if (ttl_seconds < 1 || ttl_seconds > 7 * 24 * 3600)
     return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
-  Live* l = find_live(id);
-  if (!l) {
-    auto r = get(id);
-    if (!r) return r;
-    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
-  }
-  l->record.ttl_seconds = ttl_seconds;
-  l->record.expires_at_ms = unix_now_ms() + ttl_seconds * 1000;
-  NEXUS_TRY(save(l->record));
-  return l->record;
+  auto l = require_live(id);
+  if (!l) return fail(l.error());
+  SandboxRecord& r = (*l)->record;
+  r.ttl_seconds = ttl_seconds;
+  r.expires_at_ms = unix_now_ms() + ttl_seconds * 1000;
+  NEXUS_TRY(save(r));
+  return r;
 }
 
 Result<AgentClient*> SandboxManager::begin_command(const std::string& id) {
-  Live* l = find_live(id);
-  if (!l) {
-    auto r = get(id);
-    if (!r) return fail(r.error());
-    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(r->state)));
-  }
-  if (l->record.state != SandboxState::running)
-    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}; resume it first", id, state_name(l->record.state)));
-  int64_t now = unix_now_ms();
-  l->record.last_active_at_ms = now;
-  l->record.expires_at_ms = std::max(l->record.expires_at_ms, now + l->record.ttl_seconds * 1000);
-  NEXUS_TRY(save(l->record));
-  return l->agent.get();
+  auto l = require_live(id);
+  if (!l) return fail(l.error());
+  SandboxRecord& r = (*l)->record;
+  if (r.state != SandboxState::running)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}; resume it first", id, state_name(r.state)));
+  touch(r);
+  NEXUS_TRY(save(r));
+  return (*l)->agent.get();
 }
 
 void SandboxManager::end_command(const std::string& id) {
   Live* l = find_live(id);
   if (!l || l->record.state != SandboxState::running) return;
-  int64_t now = unix_now_ms();
-  l->record.last_active_at_ms = now;
-  l->record.expires_at_ms = std::max(l->record.expires_at_ms, now + l->record.ttl_seconds * 1000);
+  touch(l->record);
   if (auto r = save(l->record); !r) log::warning(kLog, "{}", r.error().message());
 }
 

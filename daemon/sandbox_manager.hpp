@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,12 +21,14 @@
 
 namespace nexus::daemon {
 
+/// A create request as the client gave it; unset fields take the daemon's defaults.
+/// SandboxManager::create validates every field.
 struct CreateRequest {
   std::string name;
   std::string template_name;
-  int64_t ttl_seconds = 0;  ///< 0: default
-  int cpus = 0;             ///< 0: default
-  int memory_mib = 0;       ///< 0: default
+  std::optional<int64_t> ttl_seconds;
+  std::optional<int64_t> cpus;
+  std::optional<int64_t> memory_mib;
   std::map<std::string, std::string> env;
   std::string owner;
 };
@@ -40,7 +43,7 @@ class SandboxManager {
   /// Start the expiry/liveness sweeper.
   void start_sweeper();
 
-  void create(CreateRequest req, std::function<void(Result<SandboxRecord>)> done);
+  void create(const CreateRequest& req, std::function<void(Result<SandboxRecord>)> done);
   Result<SandboxRecord> get(const std::string& id);
   Result<std::vector<SandboxRecord>> list(bool include_stopped);
   Result<SandboxRecord> stop(const std::string& id);
@@ -65,7 +68,16 @@ class SandboxManager {
     std::unique_ptr<AgentClient> agent;
   };
 
-  Result<SandboxRecord> validate(CreateRequest& req);
+  /// A checked request: the record to create and the template tree to use as its lower layer.
+  struct Validated {
+    SandboxRecord record;
+    std::string lower_dir;
+  };
+  Result<Validated> validate(const CreateRequest& req);
+  /// The live sandbox `id`, or an error: not_found if unknown, conflict if it is not live.
+  Result<Live*> require_live(const std::string& id);
+  /// Record activity now: last_active_at, and expires_at extended to now + TTL.
+  static void touch(SandboxRecord& r);
   Result<void> teardown(SandboxRecord& r, SandboxState final_state, std::string reason);
   void sweep();
   Result<void> save(const SandboxRecord& r);
@@ -76,6 +88,7 @@ class SandboxManager {
   DaemonConfig config_;
   std::map<std::string, std::unique_ptr<Live>> live_;
   uv::Timer sweeper_;
+  int64_t last_prune_ms_ = 0;
 };
 
 }  // namespace nexus::daemon

@@ -99,7 +99,7 @@ void bind_record(Stmt& st, const SandboxRecord& r) {
   st.bind(5, std::string(state_name(r.state)));
   st.bind(6, int64_t{r.cpus});
   st.bind(7, int64_t{r.memory_mib});
-  st.bind(8, Json(r.env).dump());
+  st.bind(8, dump_json(Json(r.env)));
   st.bind(9, r.owner);
   st.bind(10, r.ttl_seconds);
   st.bind(11, r.created_at_ms);

@@ -2,8 +2,6 @@
 // Template listing and builds.
 #include "daemon/template_service.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 
 #include "common/log.hpp"
@@ -38,38 +36,44 @@ TemplateService::~TemplateService() {
     if (job->worker.joinable()) job->worker.join();
 }
 
-Result<Json> TemplateService::describe(const std::string& name) {
+Json TemplateService::to_json(const std::string& name, const rootfs::TemplateInfo* built) const {
   const auto* def = rootfs::find_seeded_template(name);
-  Json j = {{"name", name}, {"description", def ? def->description : ""}};
+  Json j = {{"name", name}, {"description", def ? def->description : built ? built->description : ""}};
   if (auto b = builds_.find(name); b != builds_.end() && !b->second->completed) {
     j["status"] = "building";
-    return j;
-  }
-  auto info = rootfs::read_template(config_.templates_dir(), name);
-  if (info) {
+  } else if (built) {
     j["status"] = "ready";
-    j["built_at"] = info->built_at;
-    j["size_bytes"] = info->size_bytes;
-    return j;
+    j["built_at"] = built->built_at;
+    j["size_bytes"] = built->size_bytes;
+  } else {
+    j["status"] = "not_built";
   }
-  if (!info.error().is(Errc::not_found)) return fail(info.error());
-  if (!def) return fail(Errc::not_found, fmt::format("template '{}' not found", name));
-  j["status"] = "not_built";
   return j;
+}
+
+Result<Json> TemplateService::describe(const std::string& name) {
+  auto info = rootfs::read_template(config_.templates_dir(), name);
+  if (info) return to_json(name, &*info);
+  if (!info.error().is(Errc::not_found)) return fail(info.error());
+  if (!rootfs::find_seeded_template(name)) return fail(Errc::not_found, fmt::format("template '{}' not found", name));
+  return to_json(name, nullptr);
 }
 
 void TemplateService::handle(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex) {
   const auto& method = ex->request().method;
   if (parts.size() == 3) {
     if (method != "GET") return reply_error(ex, 405, "method_not_allowed", "use GET");
+    // One read of the templates dir: seeded templates first, then any other built ones.
+    std::map<std::string, rootfs::TemplateInfo> built;
+    if (auto list = rootfs::list_templates(config_.templates_dir()))
+      for (auto& t : *list) built.emplace(t.name, std::move(t));
     Json arr = Json::array();
-    std::vector<std::string> names;
-    for (auto& def : rootfs::seeded_templates()) names.push_back(def.name);
-    if (auto built = rootfs::list_templates(config_.templates_dir()))
-      for (auto& t : *built)
-        if (std::find(names.begin(), names.end(), t.name) == names.end()) names.push_back(t.name);
-    for (auto& n : names)
-      if (auto d = describe(n)) arr.push_back(*d);
+    for (auto& def : rootfs::seeded_templates()) {
+      auto it = built.find(def.name);
+      arr.push_back(to_json(def.name, it == built.end() ? nullptr : &it->second));
+      if (it != built.end()) built.erase(it);
+    }
+    for (auto& [n, info] : built) arr.push_back(to_json(n, &info));
     return reply_json(ex, 200, Json{{"templates", arr}});
   }
   const std::string& name = parts[3];
@@ -100,7 +104,7 @@ void TemplateService::start_build(const std::string& name, std::shared_ptr<http:
   ex->start(200, std::move(h));
   if (auto it = builds_.find(name); it != builds_.end()) {  // attach to the running build
     it->second->watchers.push_back(ex);
-    ex->write(Json{{"type", "log"}, {"line", "attached to a build already in progress"}}.dump() + "\n");
+    ex->write(dump_json(Json{{"type", "log"}, {"line", "attached to a build already in progress"}}) + "\n");
     return;
   }
   auto job = std::make_shared<BuildJob>();
@@ -155,7 +159,7 @@ void TemplateService::pump(BuildJob& job) {
     } else if (ev["type"] == "error") {
       log::error(kLog, "building template '{}': {}", job.name, ev["message"].get<std::string>());
     }
-    std::string line = ev.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    std::string line = dump_json(ev) + "\n";
     for (auto& w : job.watchers) w->write(line);
   }
   if (!finished) return;

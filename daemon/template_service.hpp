@@ -18,6 +18,7 @@
 #include "common/json.hpp"
 #include "common/uv.hpp"
 #include "daemon/config.hpp"
+#include "rootfs/template_store.hpp"
 
 namespace nexus::daemon {
 
@@ -31,6 +32,8 @@ class TemplateService {
   void handle(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex);
   /// Template JSON for `name` (status ready, not_built or building).
   Result<Json> describe(const std::string& name);
+  /// The API form of a template; `built` is its stored info, or null when not built.
+  Json to_json(const std::string& name, const rootfs::TemplateInfo* built) const;
 
  private:
   struct BuildJob;

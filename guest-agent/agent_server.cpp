@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/strings.hpp"
-#include "guest-agent/json_text.hpp"
+#include "common/json.hpp"
 
 namespace nexus::agent {
 
@@ -67,7 +67,7 @@ void AgentServer::handle(std::shared_ptr<http::Exchange> ex) {
     for (const auto& [k, v] : state_.env_vars()) j[k] = v;
     http::Headers h;
     h.set("Content-Type", "application/json");
-    return ex->respond(200, std::move(h), to_json_text(j));
+    return ex->respond(200, std::move(h), dump_json(j));
   }
   if (path == "/files") {
     if (method == "GET") return files_.download(std::move(ex));

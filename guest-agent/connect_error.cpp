@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "guest-agent/json_text.hpp"
+#include "common/json.hpp"
 
 namespace nexus::agent {
 
@@ -97,13 +97,13 @@ ConnectError to_connect_error(const Error& error) {
 
 std::string connect_error_json(const ConnectError& error) {
   Json j = {{"code", connect_code_name(error.code)}, {"message", error.message}};
-  return to_json_text(j);
+  return dump_json(j);
 }
 
 std::string end_stream_payload(const ConnectError* error) {
   if (!error) return "{}";
   Json j = {{"error", {{"code", connect_code_name(error->code)}, {"message", error->message}}}};
-  return to_json_text(j);
+  return dump_json(j);
 }
 
 }  // namespace nexus::agent

@@ -16,7 +16,7 @@
 #include "guest-agent/file_writer.hpp"
 #include "guest-agent/fs_identity.hpp"
 #include "guest-agent/gzip_inflater.hpp"
-#include "guest-agent/json_text.hpp"
+#include "common/json.hpp"
 #include "guest-agent/multipart.hpp"
 #include "guest-agent/paths.hpp"
 
@@ -205,7 +205,7 @@ class UploadSession : public std::enable_shared_from_this<UploadSession> {
     if (error_) return respond_rest_error(*ex_, files_http_status(*error_), error_->message());
     http::Headers h;
     h.set("Content-Type", "application/json");
-    ex_->respond(200, std::move(h), to_json_text(results_));
+    ex_->respond(200, std::move(h), dump_json(results_));
   }
 
   std::shared_ptr<http::Exchange> ex_;
@@ -258,7 +258,7 @@ int files_http_status(const Error& error) {
 void respond_rest_error(http::Exchange& ex, int status, std::string_view message) {
   http::Headers h;
   h.set("Content-Type", "application/json");
-  ex.respond(status, std::move(h), to_json_text(Json{{"code", status}, {"message", message}}));
+  ex.respond(status, std::move(h), dump_json(Json{{"code", status}, {"message", message}}));
 }
 
 void FilesService::download(std::shared_ptr<http::Exchange> ex) {

@@ -11,7 +11,7 @@
 
 #include "common/strings.hpp"
 #include "common/connect_envelope.hpp"
-#include "guest-agent/json_text.hpp"
+#include "common/json.hpp"
 #include "guest-agent/paths.hpp"
 #include "guest-agent/process_stream.hpp"
 #include "guest-agent/spawn.hpp"
@@ -163,7 +163,7 @@ void ProcessService::handle(std::string_view method, std::shared_ptr<http::Excha
     if (!out) return respond_unary_error(*ex, to_connect_error(out.error()));
     http::Headers h;
     h.set("Content-Type", "application/json");
-    ex->respond(200, std::move(h), to_json_text(*out));
+    ex->respond(200, std::move(h), dump_json(*out));
   });
 }
 

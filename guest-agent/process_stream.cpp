@@ -4,7 +4,7 @@
 
 #include "common/strings.hpp"
 #include "common/connect_envelope.hpp"
-#include "guest-agent/json_text.hpp"
+#include "common/json.hpp"
 
 namespace nexus::agent {
 using namespace nexus::connectrpc;  // Connect envelope framing
@@ -40,7 +40,7 @@ void ProcessStream::open(const std::shared_ptr<Process>& process,
 
 void ProcessStream::send(const Json& message) {
   if (ended_) return;
-  ex_->write(encode_envelope(0, to_json_text(message)));
+  ex_->write(encode_envelope(0, dump_json(message)));
   arm_keepalive();
 }
 

@@ -27,7 +27,7 @@ std::string template_to_json(const TemplateInfo& info) {
       {"uid_base", info.uid_base},
       {"uid_count", info.uid_count},
   };
-  return j.dump(2) + "\n";
+  return dump_json(j, 2) + "\n";
 }
 
 Result<TemplateInfo> template_from_json(std::string_view text) {
@@ -37,7 +37,7 @@ Result<TemplateInfo> template_from_json(std::string_view text) {
   try {
     if (j.at("format").get<int>() != kTemplateJsonFormat)
       return fail(Errc::invalid_argument,
-                  fmt::format("unsupported template.json format {}", j.at("format").dump()));
+                  fmt::format("unsupported template.json format {}", dump_json(j.at("format"))));
     TemplateInfo info;
     info.name = j.at("name").get<std::string>();
     info.description = j.value("description", std::string());

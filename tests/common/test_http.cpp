@@ -17,33 +17,6 @@ using namespace nexus::http_test;
 
 namespace {
 
-/// A loop and a server on a temporary Unix socket (and TCP when asked).
-struct Fixture {
-  uv::Loop loop;
-  std::string path = temp_socket_path();
-  std::unique_ptr<Server> server;
-
-  void start(Handler handler, ServerOptions options = {}) {
-    server = std::make_unique<Server>(loop, options, std::move(handler));
-    auto r = server->listen_unix(path);
-    REQUIRE(r);
-  }
-  Target unix_target() const { return Target{path, 0}; }
-  Endpoint endpoint() const { return Endpoint::unix_socket(path); }
-
-  Result<Response> fetch_sync(const Endpoint& ep, ClientRequest req, size_t max_body = 1 << 26) {
-    std::optional<Result<Response>> out;
-    fetch(loop, ep, std::move(req), [&](Result<Response> r) { out = std::move(r); }, max_body);
-    REQUIRE(run_until(loop, [&] { return out.has_value(); }));
-    return std::move(*out);
-  }
-
-  ~Fixture() {
-    server.reset();
-    loop.run_nowait();
-    unlink(path.c_str());
-  }
-};
 
 Handler echo_handler() {
   return [](std::shared_ptr<Exchange> ex) {

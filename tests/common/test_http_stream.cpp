@@ -13,21 +13,6 @@ using namespace nexus::http_test;
 
 namespace {
 
-struct Fixture {
-  uv::Loop loop;
-  std::string path = temp_socket_path();
-  std::unique_ptr<Server> server;
-
-  void start(Handler handler, ServerOptions options = {}) {
-    server = std::make_unique<Server>(loop, options, std::move(handler));
-    REQUIRE(server->listen_unix(path));
-  }
-  ~Fixture() {
-    server.reset();
-    loop.run_nowait();
-    unlink(path.c_str());
-  }
-};
 
 /// Collects a streamed client response.
 struct Collected {

@@ -2,10 +2,15 @@
 // Helpers for the HTTP tests: loop polling, a blocking raw-socket client and server.
 #pragma once
 
+#include <unistd.h>
+
+#include <catch.hpp>
+
 #include <chrono>
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/http.hpp"
@@ -65,5 +70,33 @@ std::string body_of(const std::string& response);
 
 /// Deterministic test data.
 std::string pattern(size_t n);
+
+/// A loop and a server on a temporary Unix socket, shared by the HTTP tests.
+struct Fixture {
+  uv::Loop loop;
+  std::string path = temp_socket_path();
+  std::unique_ptr<http::Server> server;
+
+  void start(http::Handler handler, http::ServerOptions options = {}) {
+    server = std::make_unique<http::Server>(loop, options, std::move(handler));
+    auto r = server->listen_unix(path);
+    REQUIRE(r);
+  }
+  Target unix_target() const { return Target{path, 0}; }
+  http::Endpoint endpoint() const { return http::Endpoint::unix_socket(path); }
+
+  Result<http::Response> fetch_sync(const http::Endpoint& ep, http::ClientRequest req, size_t max_body = 1 << 26) {
+    std::optional<Result<http::Response>> out;
+    http::fetch(loop, ep, std::move(req), [&](Result<http::Response> r) { out = std::move(r); }, max_body);
+    REQUIRE(run_until(loop, [&] { return out.has_value(); }));
+    return std::move(*out);
+  }
+
+  ~Fixture() {
+    server.reset();
+    loop.run_nowait();
+    unlink(path.c_str());
+  }
+};
 
 }  // namespace nexus::http_test
