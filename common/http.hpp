@@ -102,6 +102,9 @@ class Exchange {
   virtual void on_abort(std::function<void()> cb) = 0;
   virtual bool aborted() const = 0;
   virtual bool responded() const = 0;
+  /// Drop the connection at once without completing the response (for a proxy whose
+  /// upstream broke mid-body: the client must see a truncated response, not a complete one).
+  virtual void abort() = 0;
 };
 
 using Handler = std::function<void(std::shared_ptr<Exchange>)>;
@@ -177,6 +180,10 @@ class ClientCall {
   /// Flow control for the response body.
   virtual void pause() = 0;
   virtual void resume() = 0;
+  /// Request bytes queued by write() and not yet handed to the socket.
+  virtual size_t pending_bytes() const = 0;
+  /// Called once when pending_bytes() drops to zero after having been non-zero.
+  virtual void on_drain(std::function<void()> cb) = 0;
 };
 
 /// Start a request; the response is streamed through `callbacks`.

@@ -72,6 +72,9 @@ class ClientCallImpl final : public ClientCall,
     deliver();
   }
 
+  size_t pending_bytes() const override { return pending_; }
+  void on_drain(std::function<void()> cb) override { drain_cb_ = std::move(cb); }
+
  private:
   using AnyStream = detail::AnyStream;
 
@@ -191,6 +194,7 @@ class ClientCallImpl final : public ClientCall,
       (void)uv_tcp_nodelay(&c->handle_.tcp, 1);  // latency only
     }
     std::string out = c->request_head();
+    c->pending_ -= c->outq_.size();  // counted again by send()
     out.append(std::exchange(c->outq_, {}));
     c->send(std::move(out));
     c->update_reading();
@@ -228,19 +232,25 @@ class ClientCallImpl final : public ClientCall,
     if (connected_) {
       send(std::move(bytes));
     } else {
+      pending_ += bytes.size();
       outq_.append(bytes);
     }
   }
 
   void send(std::string bytes) {
     if (ended_ || write_failed_ || bytes.empty()) return;
+    size_t n = bytes.size();
     int rc = detail::write_owned(&handle_.stream, std::move(bytes), this, on_write);
-    if (rc != 0) write_error(rc);
+    if (rc != 0) return write_error(rc);
+    pending_ += n;
   }
 
   static void on_write(uv_write_t* req, int status) {
-    auto* c = static_cast<ClientCallImpl*>(detail::take_write_req(req, nullptr));
+    size_t n = 0;
+    auto* c = static_cast<ClientCallImpl*>(detail::take_write_req(req, &n));
+    c->pending_ -= std::min(n, c->pending_);
     if (status < 0 && !c->ended_) c->write_error(status);
+    if (c->pending_ == 0 && c->drain_cb_ && !c->ended_) std::exchange(c->drain_cb_, nullptr)();
   }
 
   void write_error(int status) {
@@ -382,6 +392,8 @@ class ClientCallImpl final : public ClientCall,
   bool write_failed_ = false;
   Error write_error_;
   std::string outq_;  // request bytes queued before the connection is up
+  size_t pending_ = 0;  // request bytes queued or in flight
+  std::function<void()> drain_cb_;
 
   llhttp_t parser_{};
   detail::HeaderCollector collector_;

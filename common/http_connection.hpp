@@ -179,6 +179,7 @@ class ExchangeImpl final : public Exchange {
   void on_abort(std::function<void()> cb) override;
   bool aborted() const override { return aborted_; }
   bool responded() const override { return responded_; }
+  void abort() override;
 
  private:
   friend class Connection;

@@ -220,4 +220,8 @@ void ExchangeImpl::on_abort(std::function<void()> cb) {
   }
 }
 
+void ExchangeImpl::abort() {
+  if (auto* c = live()) c->close_now();
+}
+
 }  // namespace nexus::http::detail

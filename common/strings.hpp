@@ -18,6 +18,10 @@ std::optional<std::string> base64_decode(std::string_view text);
 
 /// "2026-11-22T02:03:53.014Z" for a UNIX time in milliseconds.
 std::string format_rfc3339_ms(int64_t unix_ms);
+/// Parse "2026-01-02T03:04:05[.fff...](Z|+hh:mm|-hh:mm)" to Unix milliseconds.
+std::optional<int64_t> parse_rfc3339_ms(std::string_view s);
+/// A whole decimal integer (optional leading '-'), nothing else; nullopt otherwise.
+std::optional<int64_t> parse_int(std::string_view s);
 int64_t unix_now_ms();
 
 /// `n` random lowercase base32 characters (a-z, 2-7) from getrandom(2).

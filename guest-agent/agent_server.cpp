@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Routing: /health, /init, /envs, /files, /process.Process/*, everything else 404.
+// Routing: /health, /init, /envs, /files, /process.Process/*, /filesystem.Filesystem/*,
+// everything else 404.
 #include "guest-agent/agent_server.hpp"
 
 #include <fmt/format.h>
@@ -27,7 +28,8 @@ bool is_rpc_path(std::string_view path) {
 }  // namespace
 
 AgentServer::AgentServer(uv::Loop& loop, AgentState& state, ProcessTable& table)
-    : state_(state), processes_(loop, state, table), files_(state) {}
+    : state_(state), processes_(loop, state, table), files_(state),
+      filesystem_(loop, state), interpreter_(loop, state) {}
 
 bool AgentServer::authorized(const http::RequestHead& head) const {
   const auto& token = state_.access_token();
@@ -52,6 +54,9 @@ void AgentServer::handle(std::shared_ptr<http::Exchange> ex) {
     return handle_init(std::move(ex));
   }
 
+  // Code interpreter (E2B port 49999): the SDK sends no access token on /contexts.
+  if (InterpreterService::is_contexts_path(path)) return interpreter_.handle(std::move(ex));
+
   if (!authorized(head)) {
     if (is_rpc_path(path)) {
       ConnectError e{ConnectCode::unauthenticated, "missing or invalid access token"};
@@ -61,6 +66,7 @@ void AgentServer::handle(std::shared_ptr<http::Exchange> ex) {
     return respond_rest_error(*ex, 401, "missing or invalid access token");
   }
 
+  if (InterpreterService::is_execute_path(path)) return interpreter_.handle(std::move(ex));
   if (path == "/envs") {
     if (method != "GET") return respond_rest_error(*ex, 405, "method not allowed");
     Json j = Json::object();
@@ -82,6 +88,9 @@ void AgentServer::handle(std::shared_ptr<http::Exchange> ex) {
     constexpr std::string_view kProcess = "/process.Process/";
     if (starts_with(path, kProcess))
       return processes_.handle(std::string_view(path).substr(kProcess.size()), std::move(ex));
+    constexpr std::string_view kFilesystem = "/filesystem.Filesystem/";
+    if (starts_with(path, kFilesystem))
+      return filesystem_.handle(std::string_view(path).substr(kFilesystem.size()), std::move(ex));
     ConnectError e{ConnectCode::unimplemented, fmt::format("{} is not implemented", path.substr(1))};
     return respond_unary_error(*ex, e, 404);
   }

@@ -8,6 +8,8 @@
 #include "common/uv.hpp"
 #include "guest-agent/agent_state.hpp"
 #include "guest-agent/files_service.hpp"
+#include "guest-agent/filesystem_service.hpp"
+#include "guest-agent/interpreter_service.hpp"
 #include "guest-agent/process_service.hpp"
 #include "guest-agent/process_table.hpp"
 
@@ -26,6 +28,8 @@ class AgentServer {
   AgentState& state_;
   ProcessService processes_;
   FilesService files_;
+  FilesystemService filesystem_;
+  InterpreterService interpreter_;
 };
 
 }  // namespace nexus::agent

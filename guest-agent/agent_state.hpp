@@ -44,6 +44,8 @@ class AgentState {
   const std::map<std::string, std::string>& env_vars() const { return env_vars_; }
   const std::string& default_workdir() const { return default_workdir_; }
   const std::string& access_token() const { return access_token_; }
+  /// Where passwd and group are read (for owner names).
+  const std::string& etc_dir() const { return options_.etc_dir; }
 
  private:
   AgentOptions options_;

@@ -42,18 +42,23 @@ FileWriter::FileWriter(std::string path, std::string temp, UniqueFd fd, const Us
       user_(user),
       switch_identity_(switch_identity) {}
 
-Result<std::unique_ptr<FileWriter>> FileWriter::open(const std::string& path, const User& user,
-                                                     bool switch_identity) {
+Result<std::unique_ptr<FileWriter>> FileWriter::open(
+    const std::string& path, const User& user, bool switch_identity,
+    const std::optional<FileMetadata>& metadata) {
   if (path == "/") return fail(Errc::invalid_argument, "path '/' is a directory");
   std::string dir = parent_dir(path);
   NEXUS_TRY(make_dirs(dir, user, switch_identity));
   FsIdentity as_user(user, switch_identity);
   struct stat st {};
   mode_t mode = 0644;
+  FileMetadata md = metadata.value_or(FileMetadata());
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode))
       return fail(Errc::invalid_argument, fmt::format("path '{}' is a directory", path));
-    if (S_ISREG(st.st_mode)) mode = st.st_mode & 0777;  // keep the old permissions
+    if (S_ISREG(st.st_mode)) {
+      mode = st.st_mode & 0777;  // keep the old permissions
+      if (!metadata) md = read_metadata(path);
+    }
   }
   for (int attempt = 0; attempt < 16; ++attempt) {
     std::string temp = fmt::format("{}/.{}.upload-{}", dir, base_name(path), random_hex(6));
@@ -63,9 +68,16 @@ Result<std::unique_ptr<FileWriter>> FileWriter::open(const std::string& path, co
       if (errno == EEXIST) continue;
       return fail_errno(fmt::format("creating '{}'", path));
     }
-    (void)::fchmod(fd, mode);
-    return std::unique_ptr<FileWriter>(
+    std::unique_ptr<FileWriter> w(
         new FileWriter(path, std::move(temp), UniqueFd(fd), user, switch_identity));
+    // Before the chmod: a read-only mode would forbid setting attributes.
+    if (!md.empty()) {
+      auto r = write_metadata_fd(fd, md);
+      if (!r && metadata) return fail(std::move(r).error());  // copying old ones: best effort
+      if (r) w->metadata_ = std::move(md);
+    }
+    (void)::fchmod(fd, mode);
+    return w;
   }
   return fail(Errc::internal, "could not create a temporary file");
 }

@@ -19,6 +19,7 @@
 #include "common/json.hpp"
 #include "guest-agent/multipart.hpp"
 #include "guest-agent/paths.hpp"
+#include "guest-agent/xattr_metadata.hpp"
 
 namespace nexus::agent {
 
@@ -30,6 +31,30 @@ constexpr size_t kDownloadHighWater = 512 * 1024;
 std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+constexpr std::string_view kMetadataHeaderPrefix = "x-metadata-";
+
+// X-Metadata-<key>: <value> headers (envd >= 0.6.2): nullopt when there are none.
+Result<std::optional<FileMetadata>> metadata_headers(const http::Headers& headers) {
+  std::optional<FileMetadata> out;
+  for (const auto& [name, value] : headers.items()) {
+    std::string lname = lower(name);
+    if (lname.size() <= kMetadataHeaderPrefix.size() ||
+        lname.compare(0, kMetadataHeaderPrefix.size(), kMetadataHeaderPrefix) != 0)
+      continue;
+    std::string key = lname.substr(kMetadataHeaderPrefix.size());
+    if (!valid_metadata_key(key))
+      return fail(Errc::invalid_argument, fmt::format("invalid metadata key '{}'", key));
+    if (value.size() > kMaxMetadataValueBytes || value.find('\0') != std::string::npos)
+      return fail(Errc::invalid_argument, fmt::format("invalid value for metadata key '{}'", key));
+    if (!out) out.emplace();
+    (*out)[key] = value;
+    if (out->size() > kMaxMetadataEntries)
+      return fail(Errc::invalid_argument,
+                  fmt::format("more than {} metadata entries", kMaxMetadataEntries));
+  }
   return out;
 }
 
@@ -92,6 +117,9 @@ class UploadSession : public std::enable_shared_from_this<UploadSession> {
     if (enc != "identity" && enc != "gzip" && enc != "x-gzip" && !enc.empty())
       return error_and_discard(Error(Errc::invalid_argument,
                                      fmt::format("unsupported Content-Encoding '{}'", enc)));
+    auto metadata = metadata_headers(h);
+    if (!metadata) return error_and_discard(metadata.error());
+    metadata_ = std::move(*metadata);
     if (lower(ctype).rfind("multipart/", 0) == 0) {
       auto boundary = multipart_boundary(ctype);
       if (!boundary) return error_and_discard(boundary.error());
@@ -144,7 +172,7 @@ class UploadSession : public std::enable_shared_from_this<UploadSession> {
     if (!resolved) return fail(std::move(resolved).error());
     if (!seen_.insert(*resolved).second)
       return fail(Errc::invalid_argument, fmt::format("path '{}' is given more than once", *resolved));
-    auto w = FileWriter::open(*resolved, user_, state_.switch_identity());
+    auto w = FileWriter::open(*resolved, user_, state_.switch_identity(), metadata_);
     if (!w) return fail(std::move(w).error());
     current_ = std::move(*w);
     return {};
@@ -181,7 +209,9 @@ class UploadSession : public std::enable_shared_from_this<UploadSession> {
   Result<void> commit_current() {
     auto w = std::move(current_);
     NEXUS_TRY(w->commit());
-    results_.push_back(Json{{"path", w->path()}, {"name", base_name(w->path())}, {"type", "file"}});
+    Json entry{{"path", w->path()}, {"name", base_name(w->path())}, {"type", "file"}};
+    if (!w->metadata().empty()) entry["metadata"] = w->metadata();
+    results_.push_back(std::move(entry));
     return {};
   }
 
@@ -212,6 +242,7 @@ class UploadSession : public std::enable_shared_from_this<UploadSession> {
   AgentState& state_;
   User user_;
   std::optional<std::string> path_;
+  std::optional<FileMetadata> metadata_;
   std::unique_ptr<MultipartParser> multipart_;
   std::unique_ptr<GzipInflater> inflater_;
   std::unique_ptr<FileWriter> current_;

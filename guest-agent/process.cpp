@@ -2,6 +2,7 @@
 // Process: output pumping with back-pressure, stdin queue, exit and deadline handling.
 #include "guest-agent/process.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,10 +19,18 @@ Process::Process(uv::Loop& loop, SpawnedProcess spawned, ProcessConfig config,
       pid_(spawned.pid),
       config_(std::move(config)),
       tag_(std::move(tag)),
-      stdin_fd_(std::move(spawned.stdin_fd)),
-      stdin_enabled_(stdin_fd_.valid()) {
-  out_.fd = std::move(spawned.stdout_fd);
-  err_.fd = std::move(spawned.stderr_fd);
+      pty_(spawned.pty_master.valid()),
+      stdin_fd_(std::move(spawned.stdin_fd)) {
+  if (pty_) {
+    // Reading and writing need separate uv::Poll handles, which libuv allows only on
+    // distinct fd numbers: writes go through a duplicate of the master.
+    stdin_fd_ = UniqueFd(::fcntl(spawned.pty_master.get(), F_DUPFD_CLOEXEC, 3));
+    out_.fd = std::move(spawned.pty_master);
+  } else {
+    out_.fd = std::move(spawned.stdout_fd);
+    err_.fd = std::move(spawned.stderr_fd);
+  }
+  stdin_enabled_ = stdin_fd_.valid();
 }
 
 Process::~Process() {
@@ -92,10 +101,12 @@ void Process::on_readable(bool is_stderr) {
   Pipe& p = is_stderr ? err_ : out_;
   if (p.eof) return;
   char buf[kReadChunk];
-  ssize_t n = ::read(p.fd.get(), buf, sizeof buf);
+  ssize_t n = ::read(p.fd.get(), buf, pty_ ? kPtyReadChunk : sizeof buf);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
-    close_pipe(p);  // treat read errors as EOF
+    // Read errors count as EOF; for a terminal master EIO is the normal end (no slave
+    // holder is left).
+    close_pipe(p);
     maybe_finish();
     return;
   }
@@ -107,12 +118,34 @@ void Process::on_readable(bool is_stderr) {
   std::string_view data(buf, static_cast<size_t>(n));
   // Output with no subscriber is discarded (envd semantics).
   auto subs = subscribers_;
-  for (auto& s : subs) s->on_output(is_stderr, data);
+  OutputKind kind = pty_       ? OutputKind::pty_data
+                    : is_stderr ? OutputKind::stderr_data
+                                : OutputKind::stdout_data;
+  for (auto& s : subs) s->on_output(kind, data);
   if (any_congested()) update_polling();
 }
 
 Result<void> Process::write_stdin(std::string_view data) {
+  if (pty_) return fail(Errc::internal, "the process has a PTY: send pty input, not stdin");
   if (!stdin_enabled_) return fail(Errc::internal, "stdin is not enabled for this process");
+  return queue_input(data);
+}
+
+Result<void> Process::write_pty(std::string_view data) {
+  if (!pty_) return fail(Errc::internal, "the process has no PTY");
+  return queue_input(data);
+}
+
+Result<void> Process::resize_pty(PtySize size) {
+  if (!pty_) return fail(Errc::internal, "the process has no PTY");
+  int fd = stdin_fd_ ? stdin_fd_.get() : out_.fd.get();
+  if (fd < 0) return fail(Errc::internal, "the terminal is closed");
+  auto r = set_pty_size(fd, size);
+  if (!r) return fail(Errc::internal, r.error().message());
+  return {};
+}
+
+Result<void> Process::queue_input(std::string_view data) {
   if (!stdin_fd_ || stdin_close_requested_) return fail(Errc::internal, "stdin is closed");
   if (stdin_queue_.size() + data.size() > kMaxStdinQueue)
     return fail(Errc::too_large, "stdin queue is full");
@@ -150,12 +183,14 @@ void Process::flush_stdin() {
   }
 }
 
-void Process::close_stdin() {
+Result<void> Process::close_stdin() {
+  if (pty_) return fail(Errc::internal, "the process has a PTY and no stdin pipe");
   stdin_close_requested_ = true;
   if (stdin_queue_.empty()) {
     stdin_poll_.reset();
     stdin_fd_.reset();
   }
+  return {};
 }
 
 bool Process::signal_tree(int sig) { return signal_process_tree(pid_, sig); }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// One started command: its pipes, stdin queue, exit status, lifetime deadline and the
+// One started command: its pipes or terminal, stdin queue, exit status, lifetime deadline and the
 // streams subscribed to its output.
 #pragma once
 
@@ -28,11 +28,14 @@ struct ProcessConfig {
   std::string cwd;
 };
 
+/// Which stream a chunk of output came from.
+enum class OutputKind { stdout_data, stderr_data, pty_data };
+
 /// Receives a process's output and end. Implemented by the RPC streams.
 class ProcessSubscriber {
  public:
   virtual ~ProcessSubscriber() = default;
-  virtual void on_output(bool is_stderr, std::string_view bytes) = 0;
+  virtual void on_output(OutputKind kind, std::string_view bytes) = 0;
   /// The process exited and both pipes reached EOF. `deadline_exceeded` when it was killed
   /// because its Connect-Timeout-Ms lifetime ran out. The subscription ends with this call.
   virtual void on_end(const ExitInfo& info, bool deadline_exceeded) = 0;
@@ -43,7 +46,8 @@ class ProcessSubscriber {
 
 class Process : public std::enable_shared_from_this<Process> {
  public:
-  static constexpr size_t kReadChunk = 32 * 1024;
+  static constexpr size_t kReadChunk = 32 * 1024;     ///< pipes (as envd)
+  static constexpr size_t kPtyReadChunk = 16 * 1024;  ///< terminals (as envd)
   static constexpr size_t kMaxStdinQueue = 16 * 1024 * 1024;
 
   Process(uv::Loop& loop, SpawnedProcess spawned, ProcessConfig config,
@@ -56,6 +60,7 @@ class Process : public std::enable_shared_from_this<Process> {
   const ProcessConfig& config() const { return config_; }
   const std::optional<std::string>& tag() const { return tag_; }
   bool exited() const { return exit_.has_value(); }
+  bool is_pty() const { return pty_; }
 
   /// Start reading stdout/stderr. Call after the first subscriber is attached.
   void start_io();
@@ -64,10 +69,16 @@ class Process : public std::enable_shared_from_this<Process> {
   /// A congested subscriber has drained.
   void resume_output();
 
-  /// Queue bytes for stdin. internal when stdin was not enabled or is closed.
+  /// Queue bytes for stdin. internal when stdin was not enabled or is closed, or for a
+  /// PTY process.
   Result<void> write_stdin(std::string_view data);
-  /// Close stdin once queued bytes are written. No-op when already closed.
-  void close_stdin();
+  /// Queue bytes for the terminal (keyboard input). internal for a non-PTY process.
+  Result<void> write_pty(std::string_view data);
+  /// Set the terminal size. internal for a non-PTY process.
+  Result<void> resize_pty(PtySize size);
+  /// Close stdin once queued bytes are written. No-op when already closed; internal for a
+  /// PTY process (it has no stdin pipe).
+  Result<void> close_stdin();
   /// Signal the process and its whole tree. False if nothing could be signalled.
   bool signal_tree(int sig);
   /// Kill the tree with SIGKILL after `ms` milliseconds (the Connect-Timeout-Ms lifetime).
@@ -85,6 +96,7 @@ class Process : public std::enable_shared_from_this<Process> {
     bool eof = false;
   };
   void on_readable(bool is_stderr);
+  Result<void> queue_input(std::string_view data);
   void close_pipe(Pipe& p);
   void update_polling();
   bool any_congested() const;
@@ -95,6 +107,7 @@ class Process : public std::enable_shared_from_this<Process> {
   pid_t pid_;
   ProcessConfig config_;
   std::optional<std::string> tag_;
+  bool pty_ = false;  ///< out_ is the terminal master and stdin_fd_ a duplicate of it
   Pipe out_;
   Pipe err_;
   bool io_started_ = false;
@@ -102,7 +115,7 @@ class Process : public std::enable_shared_from_this<Process> {
   UniqueFd stdin_fd_;
   std::unique_ptr<uv::Poll> stdin_poll_;
   std::string stdin_queue_;
-  bool stdin_enabled_;
+  bool stdin_enabled_ = false;
   bool stdin_close_requested_ = false;
   std::optional<int> wait_status_;
   std::optional<ExitInfo> exit_;

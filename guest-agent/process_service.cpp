@@ -14,6 +14,7 @@
 #include "common/json.hpp"
 #include "guest-agent/paths.hpp"
 #include "guest-agent/process_stream.hpp"
+#include "guest-agent/rpc_request.hpp"
 #include "guest-agent/spawn.hpp"
 
 namespace nexus::agent {
@@ -21,32 +22,10 @@ using namespace nexus::connectrpc;  // Connect envelope framing
 
 namespace {
 
-constexpr uint64_t kMaxTimeoutMs = 365ULL * 24 * 3600 * 1000;
+constexpr uint32_t kMaxPtyDimension = 10000;
 
 ConnectError invalid(std::string message) {
   return ConnectError{ConnectCode::invalid_argument, std::move(message)};
-}
-
-std::optional<uint64_t> header_number(const http::RequestHead& head, std::string_view name) {
-  auto v = head.headers.get(name);
-  if (!v) return std::nullopt;
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size()) return std::nullopt;
-  return n;
-}
-
-/// The user name from "Authorization: Basic base64(name:)"; "" when absent.
-Result<std::string> basic_auth_user(const http::RequestHead& head) {
-  auto v = head.headers.get("Authorization");
-  if (!v) return std::string();
-  std::string_view s = *v;
-  if (s.size() < 6 || !iequals(s.substr(0, 6), "Basic "))
-    return fail(Errc::unauthenticated, "unsupported Authorization scheme");
-  auto decoded = base64_decode(s.substr(6));
-  if (!decoded) return fail(Errc::unauthenticated, "malformed Basic credentials");
-  auto colon = decoded->find(':');
-  return decoded->substr(0, colon);
 }
 
 Result<std::map<std::string, std::string>> string_map(const Json& obj, const char* key) {
@@ -101,6 +80,25 @@ Json config_json(const ProcessConfig& c) {
 
 }  // namespace
 
+Result<std::optional<PtySize>> parse_pty(const Json& req) {
+  auto pty = req.find("pty");
+  if (pty == req.end() || pty->is_null()) return std::optional<PtySize>();
+  if (!pty->is_object()) return fail(Errc::invalid_argument, "'pty' must be an object");
+  auto size = pty->find("size");
+  if (size == pty->end() || !size->is_object())
+    return fail(Errc::invalid_argument, "'pty.size' is required");
+  auto cols = json_uint32(*size, "cols");
+  if (!cols) return fail(std::move(cols).error());
+  auto rows = json_uint32(*size, "rows");
+  if (!rows) return fail(std::move(rows).error());
+  if (*cols == 0 || *rows == 0 || *cols > kMaxPtyDimension || *rows > kMaxPtyDimension)
+    return fail(Errc::invalid_argument,
+                fmt::format("invalid terminal size {}x{} (1..{} columns and rows)", *cols, *rows,
+                            kMaxPtyDimension));
+  return std::optional<PtySize>(
+      PtySize{static_cast<uint16_t>(*cols), static_cast<uint16_t>(*rows)});
+}
+
 void respond_unary_error(http::Exchange& ex, const ConnectError& error, int status) {
   http::Headers h;
   h.set("Content-Type", "application/json");
@@ -125,52 +123,33 @@ bool is_connect_stream_request(const http::RequestHead& head) {
 void ProcessService::handle(std::string_view method, std::shared_ptr<http::Exchange> ex) {
   bool streaming = method == "Start" || method == "Connect";
   bool unary = method == "List" || method == "SendInput" || method == "SendSignal" ||
-               method == "CloseStdin";
+               method == "CloseStdin" || method == "Update";
   if (!streaming && !unary) {
-    // Known but not yet implemented (PTY resize, client streaming): 501; unknown: 404.
-    bool known = method == "Update" || method == "StreamInput";
+    // Known but not implemented (client streaming): 501; unknown: 404.
+    bool known = method == "StreamInput";
     ConnectError e{ConnectCode::unimplemented,
                    fmt::format("process.Process/{} is not implemented", method)};
     if (known && is_connect_stream_request(ex->request())) return respond_stream_error(*ex, e);
     return respond_unary_error(*ex, e, known ? 501 : 404);
   }
-  if (streaming != is_connect_stream_request(ex->request())) {
-    return respond_unary_error(
-        *ex, invalid(streaming ? "expected Content-Type application/connect+json"
-                               : "expected Content-Type application/json"),
-        415);
-  }
   std::string m(method);
-  size_t limit = kMaxRpcMessageBytes + (streaming ? kEnvelopePrefixBytes : 0);
-  ex->read_body(limit, [this, ex, m, streaming](Result<std::string> body) {
-    if (!body) return;  // too large (the server answered 413) or the client went away
-    if (streaming) {
-      auto env = decode_single_envelope(*body, kMaxRpcMessageBytes);
-      if (!env) return respond_stream_error(*ex, to_connect_error(env.error()));
-      auto req = parse_json(env->payload);
-      if (!req || !req->is_object())
-        return respond_stream_error(*ex, invalid("request is not a JSON object"));
-      if (m == "Start") return start(ex, *req);
-      return connect(ex, *req);
-    }
-    auto req = parse_json(body->empty() ? std::string_view("{}") : std::string_view(*body));
-    if (!req || !req->is_object())
-      return respond_unary_error(*ex, invalid("request is not a JSON object"));
-    Result<Json> out = m == "List"         ? list(*req)
-                       : m == "SendInput"  ? send_input(*req)
-                       : m == "SendSignal" ? send_signal(*req)
-                                           : close_stdin(*req);
+  read_rpc_request(ex, streaming, [this, ex, m](Json req) {
+    if (m == "Start") return start(ex, req);
+    if (m == "Connect") return connect(ex, req);
+    Result<Json> out = m == "List"         ? list(req)
+                       : m == "SendInput"  ? send_input(req)
+                       : m == "SendSignal" ? send_signal(req)
+                       : m == "Update"     ? update(req)
+                                           : close_stdin(req);
     if (!out) return respond_unary_error(*ex, to_connect_error(out.error()));
-    http::Headers h;
-    h.set("Content-Type", "application/json");
-    ex->respond(200, std::move(h), dump_json(*out));
+    respond_unary(*ex, *out);
   });
 }
 
 void ProcessService::start(std::shared_ptr<http::Exchange> ex, const Json& req) {
   auto stream_fail = [&](const Error& e) { respond_stream_error(*ex, to_connect_error(e)); };
-  if (auto pty = req.find("pty"); pty != req.end() && !pty->is_null())
-    return respond_stream_error(*ex, {ConnectCode::unimplemented, "PTY is not supported yet"});
+  auto pty = parse_pty(req);
+  if (!pty) return stream_fail(pty.error());
   auto proc = req.find("process");
   if (proc == req.end() || !proc->is_object())
     return respond_stream_error(*ex, invalid("'process' is required"));
@@ -211,6 +190,7 @@ void ProcessService::start(std::shared_ptr<http::Exchange> ex, const Json& req) 
   so.env = state_.build_env(*user, *envs);
   so.cwd = *dir;
   so.pipe_stdin = *use_stdin;
+  so.pty = *pty;
   so.change_identity = state_.switch_identity();
   so.uid = user->uid;
   so.gid = user->gid;
@@ -222,27 +202,19 @@ void ProcessService::start(std::shared_ptr<http::Exchange> ex, const Json& req) 
   auto process = std::make_shared<Process>(loop_, std::move(*spawned), std::move(config), tag);
   table_.add(process);
 
-  uint64_t keepalive_s =
-      header_number(ex->request(), "Keepalive-Ping-Interval").value_or(kDefaultKeepaliveSeconds);
-  if (keepalive_s == 0 || keepalive_s > 3600) keepalive_s = kDefaultKeepaliveSeconds;
-  auto stream = std::make_shared<ProcessStream>(loop_, ex, keepalive_s * 1000, kStreamHighWater);
+  auto stream = std::make_shared<ProcessStream>(loop_, ex, keepalive_interval_ms(ex->request()),
+                                                kStreamHighWater);
   stream->open(process, std::nullopt);
-  if (auto t = header_number(ex->request(), "Connect-Timeout-Ms"); t && *t > 0)
-    process->set_deadline(std::min(*t, kMaxTimeoutMs));
+  if (auto t = connect_timeout_ms(ex->request())) process->set_deadline(*t);
   process->start_io();
 }
 
 void ProcessService::connect(std::shared_ptr<http::Exchange> ex, const Json& req) {
   auto process = select(req);
   if (!process) return respond_stream_error(*ex, to_connect_error(process.error()));
-  uint64_t keepalive_s =
-      header_number(ex->request(), "Keepalive-Ping-Interval").value_or(kDefaultKeepaliveSeconds);
-  if (keepalive_s == 0 || keepalive_s > 3600) keepalive_s = kDefaultKeepaliveSeconds;
-  std::optional<uint64_t> deadline;
-  if (auto t = header_number(ex->request(), "Connect-Timeout-Ms"); t && *t > 0)
-    deadline = std::min(*t, kMaxTimeoutMs);
-  auto stream = std::make_shared<ProcessStream>(loop_, ex, keepalive_s * 1000, kStreamHighWater);
-  stream->open(*process, deadline);
+  auto stream = std::make_shared<ProcessStream>(loop_, ex, keepalive_interval_ms(ex->request()),
+                                                kStreamHighWater);
+  stream->open(*process, connect_timeout_ms(ex->request()));
 }
 
 Result<std::shared_ptr<Process>> ProcessService::select(const Json& req) {
@@ -288,12 +260,16 @@ Result<Json> ProcessService::send_input(const Json& req) {
   auto input = req.find("input");
   if (input == req.end() || !input->is_object())
     return fail(Errc::invalid_argument, "'input' is required");
-  if (input->contains("pty")) return fail(Errc::internal, "process has no PTY");
-  auto data = json_string(*input, "stdin");
+  bool to_pty = input->contains("pty") && !(*input)["pty"].is_null();
+  bool to_stdin = input->contains("stdin") && !(*input)["stdin"].is_null();
+  if (to_pty == to_stdin)
+    return fail(Errc::invalid_argument, "'input' needs exactly one of 'stdin' or 'pty'");
+  const char* key = to_pty ? "pty" : "stdin";
+  auto data = json_string(*input, key);
   if (!data) return fail(std::move(data).error());
   auto bytes = base64_decode(*data);
-  if (!bytes) return fail(Errc::invalid_argument, "'input.stdin' is not valid base64");
-  NEXUS_TRY((*p)->write_stdin(*bytes));
+  if (!bytes) return fail(Errc::invalid_argument, fmt::format("'input.{}' is not valid base64", key));
+  NEXUS_TRY(to_pty ? (*p)->write_pty(*bytes) : (*p)->write_stdin(*bytes));
   return Json::object();
 }
 
@@ -309,7 +285,16 @@ Result<Json> ProcessService::send_signal(const Json& req) {
 Result<Json> ProcessService::close_stdin(const Json& req) {
   auto p = select(req);
   if (!p) return fail(std::move(p).error());
-  (*p)->close_stdin();
+  NEXUS_TRY((*p)->close_stdin());
+  return Json::object();
+}
+
+Result<Json> ProcessService::update(const Json& req) {
+  auto size = parse_pty(req);
+  if (!size) return fail(std::move(size).error());
+  auto p = select(req);
+  if (!p) return fail(std::move(p).error());
+  if (*size) NEXUS_TRY((*p)->resize_pty(**size));  // envd: no pty field, nothing to do
   return Json::object();
 }
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Connect RPC service process.Process: Start, Connect, List, SendInput, SendSignal,
-// CloseStdin (Update and StreamInput answer unimplemented).
+// CloseStdin, Update (StreamInput answers unimplemented).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "common/http.hpp"
@@ -11,12 +12,17 @@
 #include "guest-agent/agent_state.hpp"
 #include "guest-agent/connect_error.hpp"
 #include "guest-agent/process_table.hpp"
+#include "guest-agent/spawn.hpp"
 
 namespace nexus::agent {
 
 constexpr size_t kMaxRpcMessageBytes = 16 * 1024 * 1024;
 constexpr size_t kStreamHighWater = 1024 * 1024;
 constexpr uint64_t kDefaultKeepaliveSeconds = 90;
+
+/// The `pty` field of a Start or Update request: nullopt when absent; invalid_argument for
+/// a missing size or a dimension outside 1..10000.
+Result<std::optional<PtySize>> parse_pty(const Json& req);
 
 /// Send a unary Connect error (JSON body, HTTP status from the code).
 void respond_unary_error(http::Exchange& ex, const ConnectError& error, int status = 0);
@@ -39,6 +45,7 @@ class ProcessService {
   Result<Json> send_input(const Json& req);
   Result<Json> send_signal(const Json& req);
   Result<Json> close_stdin(const Json& req);
+  Result<Json> update(const Json& req);
   Result<std::shared_ptr<Process>> select(const Json& req);
 
   uv::Loop& loop_;

@@ -53,9 +53,12 @@ void ProcessStream::arm_keepalive() {
   });
 }
 
-void ProcessStream::on_output(bool is_stderr, std::string_view bytes) {
+void ProcessStream::on_output(OutputKind kind, std::string_view bytes) {
   if (ended_ || ex_->aborted()) return;
-  send(Json{{"event", {{"data", {{is_stderr ? "stderr" : "stdout", base64_encode(bytes)}}}}}});
+  const char* key = kind == OutputKind::pty_data      ? "pty"
+                    : kind == OutputKind::stderr_data ? "stderr"
+                                                      : "stdout";
+  send(Json{{"event", {{"data", {{key, base64_encode(bytes)}}}}}});
 }
 
 void ProcessStream::on_end(const ExitInfo& info, bool deadline_exceeded) {

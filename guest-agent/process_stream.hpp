@@ -25,7 +25,7 @@ class ProcessStream : public ProcessSubscriber,
   /// touching the process.
   void open(const std::shared_ptr<Process>& process, std::optional<uint64_t> stream_deadline_ms);
 
-  void on_output(bool is_stderr, std::string_view bytes) override;
+  void on_output(OutputKind kind, std::string_view bytes) override;
   void on_end(const ExitInfo& info, bool deadline_exceeded) override;
   bool congested() const override;
 

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,12 +45,22 @@ struct ChildError {
   int err;
 };
 
-enum Step { kStepStdio = 1, kStepSetsid, kStepGroups, kStepGid, kStepUid, kStepChdir, kStepExec };
+enum Step {
+  kStepStdio = 1,
+  kStepSetsid,
+  kStepTty,
+  kStepGroups,
+  kStepGid,
+  kStepUid,
+  kStepChdir,
+  kStepExec
+};
 
 const char* step_name(int step) {
   switch (step) {
     case kStepStdio: return "setting up stdio";
     case kStepSetsid: return "setsid";
+    case kStepTty: return "setting the controlling terminal";
     case kStepGroups: return "setgroups";
     case kStepGid: return "setgid";
     case kStepUid: return "setuid";
@@ -111,6 +123,8 @@ void close_other_fds(int keep) {
   for (int i = 0; i < 3; ++i)
     if (::dup2(src[i], i) < 0) child_fail(err_fd, kStepStdio);
   close_other_fds(err_fd);
+  // A new session has no controlling terminal; the pty slave on fd 0 becomes it.
+  if (o.pty && ::ioctl(0, TIOCSCTTY, 0) != 0) child_fail(err_fd, kStepTty);
 
   if (o.change_identity) {
     if (::setgroups(o.groups.size(), o.groups.data()) != 0) child_fail(err_fd, kStepGroups);
@@ -123,7 +137,41 @@ void close_other_fds(int keep) {
   child_fail(err_fd, kStepExec);
 }
 
+struct Pty {
+  UniqueFd master;
+  UniqueFd slave;
+};
+
+// A new pseudo-terminal pair of the given size; both ends CLOEXEC, the master non-blocking.
+Result<Pty> open_pty(const SpawnOptions& o) {
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master) return fail_errno("opening /dev/ptmx");
+  if (::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0)
+    return fail_errno("unlocking the pty");
+  char name[128];
+  if (::ptsname_r(master.get(), name, sizeof name) != 0) return fail_errno("ptsname");
+  UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) return fail_errno(fmt::format("opening '{}'", name));
+  // Like login(1): the user owns their terminal. Failure only matters to programs that
+  // reopen the tty by name.
+  if (o.change_identity && ::geteuid() == 0) {
+    (void)::fchown(slave.get(), o.uid, o.gid);
+    (void)::fchmod(slave.get(), 0620);
+  }
+  NEXUS_TRY(set_pty_size(master.get(), *o.pty));
+  NEXUS_TRY(set_nonblocking(master.get()));
+  return Pty{std::move(master), std::move(slave)};
+}
+
 }  // namespace
+
+Result<void> set_pty_size(int fd, PtySize size) {
+  struct winsize ws {};
+  ws.ws_col = size.cols;
+  ws.ws_row = size.rows;
+  if (::ioctl(fd, TIOCSWINSZ, &ws) != 0) return fail_errno("resizing the terminal");
+  return {};
+}
 
 std::string find_executable(const std::string& cmd, const std::string& path_list) {
   if (cmd.empty() || cmd.find('/') != std::string::npos) return cmd;
@@ -156,7 +204,12 @@ Result<SpawnedProcess> spawn_process(const SpawnOptions& o) {
   envp.push_back(nullptr);
 
   UniqueFd stdin_read, stdin_write;
-  if (o.pipe_stdin) {
+  std::optional<Pty> pty;
+  if (o.pty) {
+    auto p = open_pty(o);
+    if (!p) return fail(std::move(p).error());
+    pty = std::move(*p);
+  } else if (o.pipe_stdin) {
     auto p = make_pipe();
     if (!p) return fail(std::move(p).error());
     stdin_read = std::move(p->read);
@@ -174,11 +227,17 @@ Result<SpawnedProcess> spawn_process(const SpawnOptions& o) {
 
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork");
-  if (pid == 0)
+  if (pid == 0) {
+    if (pty) {
+      int tty = pty->slave.get();
+      child_main(o, exe, argv.data(), envp.data(), tty, tty, tty, status->write.get());
+    }
     child_main(o, exe, argv.data(), envp.data(), stdin_read.get(), out->write.get(),
                err->write.get(), status->write.get());
+  }
 
   status->write.reset();
+  if (pty) pty->slave.reset();  // the master sees EIO once every slave holder is gone
   stdin_read.reset();
   out->write.reset();
   err->write.reset();
@@ -200,6 +259,10 @@ Result<SpawnedProcess> spawn_process(const SpawnOptions& o) {
 
   SpawnedProcess sp;
   sp.pid = pid;
+  if (pty) {
+    sp.pty_master = std::move(pty->master);
+    return sp;
+  }
   sp.stdin_fd = std::move(stdin_write);
   sp.stdout_fd = std::move(out->read);
   sp.stderr_fd = std::move(err->read);
