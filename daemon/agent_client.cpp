@@ -131,6 +131,7 @@ void AgentClient::unary(const std::string& method, const Json& body, std::functi
   req.target = "/" + method;
   req.headers.set("Content-Type", "application/json");
   req.headers.set("Connect-Protocol-Version", "1");
+  add_token(req.headers);
   req.body = dump_json(body);
   http::fetch(loop_, endpoint_, std::move(req), [done = std::move(done), method](Result<http::Response> r) {
     if (!r) return done(fail(Error(Errc::unavailable, r.error().message()).wrap("agent unreachable")));
@@ -150,6 +151,7 @@ void AgentClient::init(const Json& body, std::function<void(Result<void>)> done)
   req.method = "POST";
   req.target = "/init";
   req.headers.set("Content-Type", "application/json");
+  add_token(req.headers);
   req.body = dump_json(body);
   http::fetch(loop_, endpoint_, std::move(req), [done = std::move(done)](Result<http::Response> r) {
     if (!r) return done(fail(Error(Errc::unavailable, r.error().message())));
@@ -169,6 +171,7 @@ std::shared_ptr<ProcessCall> AgentClient::start(const ProcessSpec& spec, Process
   req.target = "/process.Process/Start";
   req.headers.set("Content-Type", "application/connect+json");
   req.headers.set("Connect-Protocol-Version", "1");
+  add_token(req.headers);
   req.headers.set("Keepalive-Ping-Interval", "30");
   req.headers.set("Authorization", "Basic " + base64_encode(spec.user + ":"));
   if (spec.timeout_ms) req.headers.set("Connect-Timeout-Ms", std::to_string(spec.timeout_ms));

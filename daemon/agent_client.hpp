@@ -57,8 +57,10 @@ class ProcessCall {
 
 class AgentClient {
  public:
-  AgentClient(uv::Loop& loop, std::string socket_path)
-      : loop_(loop), endpoint_(http::Endpoint::unix_socket(std::move(socket_path))) {}
+  /// `access_token` is sent as X-Access-Token once the agent has been given it by init().
+  AgentClient(uv::Loop& loop, std::string socket_path, std::string access_token)
+      : loop_(loop), endpoint_(http::Endpoint::unix_socket(std::move(socket_path))),
+        token_(std::move(access_token)) {}
 
   /// POST /init with the sandbox-level settings.
   void init(const Json& body, std::function<void(Result<void>)> done);
@@ -70,8 +72,13 @@ class AgentClient {
  private:
   void unary(const std::string& method, const Json& body, std::function<void(Result<Json>)> done);
 
+  void add_token(http::Headers& h) const {
+    if (!token_.empty()) h.set("X-Access-Token", token_);
+  }
+
   uv::Loop& loop_;
   http::Endpoint endpoint_;
+  std::string token_;
 };
 
 }  // namespace nexus::daemon

@@ -19,11 +19,10 @@ namespace {
 
 constexpr const char* kLog = "daemon.api";
 
-std::string owner_of(const http::Exchange& ex) {
+Principal principal_of(const http::Exchange& ex) {
   auto peer = ex.peer();
-  if (!peer) return "unknown";
-  if (passwd* pw = getpwuid(peer->uid)) return pw->pw_name;
-  return fmt::format("uid:{}", peer->uid);
+  if (!peer) return Principal{"nobody", false};
+  return principal_for_uid(peer->uid);
 }
 
 void method_not_allowed(const std::shared_ptr<http::Exchange>& ex) {
@@ -54,8 +53,8 @@ Result<CreateRequest> parse_create(const Json& body) {
 
 }  // namespace
 
-ApiServer::ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates)
-    : mgr_(mgr), templates_(templates),
+ApiServer::ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates, KeyService& keys)
+    : mgr_(mgr), templates_(templates), keys_(keys),
       server_(loop, http::ServerOptions{}, [this](std::shared_ptr<http::Exchange> ex) { handle(std::move(ex)); }) {}
 
 Result<void> ApiServer::listen(const std::string& socket_path) {
@@ -80,12 +79,26 @@ void ApiServer::handle(std::shared_ptr<http::Exchange> ex) {
     if (req.method != "GET") return method_not_allowed(ex);
     return reply_json(ex, 200, Json{{"version", NEXUS_VERSION}, {"api", 1}});
   }
-  if (resource == "sandboxes") return handle_sandboxes(parts, std::move(ex));
+  Principal who = principal_of(*ex);
+  if (resource == "sandboxes") return handle_sandboxes(who, parts, std::move(ex));
+  if (resource == "auth") return handle_keys(who, parts, std::move(ex));
+  if (resource == "e2b" && parts.size() == 3) {
+    if (req.method != "GET") return method_not_allowed(ex);
+    if (e2b_url_.empty()) return reply_error(ex, 503, "unavailable", "the E2B endpoint is off (nexusd --e2b-listen)");
+    return reply_json(ex, 200, Json{{"api_url", e2b_url_}, {"sandbox_url", e2b_url_}});
+  }
   if (resource == "templates") return templates_.handle(parts, std::move(ex));
   reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", req.path));
 }
 
-void ApiServer::handle_sandboxes(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex) {
+Result<SandboxRecord> ApiServer::visible(const Principal& who, const std::string& id) {
+  auto r = mgr_.get(id);
+  if (r && !can_access(who, *r)) return fail(Errc::not_found, fmt::format("sandbox '{}' not found", id));
+  return r;
+}
+
+void ApiServer::handle_sandboxes(const Principal& who, const std::vector<std::string>& parts,
+                                 std::shared_ptr<http::Exchange> ex) {
   const auto& method = ex->request().method;
   int64_t now = unix_now_ms();
   if (parts.size() == 3) {
@@ -95,11 +108,12 @@ void ApiServer::handle_sandboxes(const std::vector<std::string>& parts, std::sha
       auto list = mgr_.list(all);
       if (!list) return reply_error(ex, list.error());
       Json arr = Json::array();
-      for (auto& r : *list) arr.push_back(to_api_json(r, now));
+      for (auto& r : *list)
+        if (can_access(who, r)) arr.push_back(to_api_json(r, now));
       return reply_json(ex, 200, Json{{"sandboxes", arr}});
     }
     if (method != "POST") return method_not_allowed(ex);
-    std::string owner = owner_of(*ex);
+    std::string owner = who.user;
     return read_json_body(ex, [this, ex, owner](Json body) {
       auto req = parse_create(body);
       if (!req) return reply_error(ex, req.error());
@@ -111,6 +125,7 @@ void ApiServer::handle_sandboxes(const std::vector<std::string>& parts, std::sha
     });
   }
   const std::string id = parts[3];
+  if (auto seen = visible(who, id); !seen) return reply_error(ex, seen.error());
   if (parts.size() == 4) {
     if (method == "GET") {
       auto r = mgr_.get(id);

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "common/http.hpp"
+#include "common/unique_fd.hpp"
+#include "daemon/auth.hpp"
 #include "daemon/sandbox_manager.hpp"
 #include "daemon/template_service.hpp"
 
@@ -13,17 +15,28 @@ namespace nexus::daemon {
 
 class ApiServer {
  public:
-  ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates);
+  ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates, KeyService& keys);
   /// Bind the Unix socket (mode 0660; group `nexus` when it exists).
   Result<void> listen(const std::string& socket_path);
+  /// Serve on an inherited listening socket (systemd socket activation).
+  Result<void> listen_fd(UniqueFd fd) { return server_.listen_fd(std::move(fd)); }
+  /// The E2B endpoint's URL, reported by GET /v1/e2b ("" when it is off).
+  void set_e2b_url(std::string url) { e2b_url_ = std::move(url); }
   void close() { server_.close(); }
 
  private:
   void handle(std::shared_ptr<http::Exchange> ex);
-  void handle_sandboxes(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex);
+  void handle_sandboxes(const Principal& who, const std::vector<std::string>& parts,
+                        std::shared_ptr<http::Exchange> ex);
+  void handle_keys(const Principal& who, const std::vector<std::string>& parts,
+                   std::shared_ptr<http::Exchange> ex);
+  /// The sandbox `id` if `who` may see it (not_found for other users' sandboxes).
+  Result<SandboxRecord> visible(const Principal& who, const std::string& id);
 
   SandboxManager& mgr_;
   TemplateService& templates_;
+  KeyService& keys_;
+  std::string e2b_url_;
   http::Server server_;
 };
 

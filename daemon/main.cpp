@@ -7,12 +7,16 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
 #include "common/log.hpp"
 #include "common/uv.hpp"
 #include "daemon/api_server.hpp"
+#include "daemon/auth.hpp"
+#include "daemon/e2b_server.hpp"
+#include "daemon/listen_fds.hpp"
 #include "daemon/sandbox_manager.hpp"
 #include "daemon/store.hpp"
 #include "daemon/template_service.hpp"
@@ -44,7 +48,7 @@ std::string find_agent(const std::string& flag) {
 int main(int argc, char** argv) {
   using namespace nexus;
   daemon::DaemonConfig cfg;
-  std::string agent_flag, log_level = "info";
+  std::string agent_flag, log_level = "info", e2b_listen = "127.0.0.1:49982";
   bool log_time = false;
   CLI::App app{"nexusd: the Nexus sandbox daemon. Serves the native API on a Unix socket and runs\n"
                "sandboxes (jail isolation on this release).",
@@ -54,11 +58,16 @@ int main(int argc, char** argv) {
   app.add_option("--run-dir", cfg.run_dir, "Runtime directory (sockets)")->capture_default_str();
   app.add_option("--socket", cfg.socket_path, "API socket path (default <run-dir>/nexus.sock)");
   app.add_option("--agent", agent_flag, "Path of the static nexus-agent binary");
+  app.add_option("--e2b-listen", e2b_listen,
+                 "Address of the E2B-compatible endpoint (HOST:PORT, or 'none' to turn it off)")
+      ->capture_default_str();
   app.add_option("--cache-dir", cfg.cache_dir, "Cache for template bases, keyed by input hash")->capture_default_str();
   app.add_option("--default-ttl", cfg.default_ttl_seconds, "Default sandbox TTL in seconds")->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warning or error")->capture_default_str();
   app.add_flag("--log-time", log_time, "Prefix log lines with the time and pid");
-  app.footer("Exit status: 0 clean shutdown, 2 usage error, 3 start-up failure (the message says why).");
+  app.footer("Socket activation: sockets named 'nexus' (the API) and 'e2b' (the E2B endpoint) passed by\n"
+             "systemd (sd_listen_fds) are used instead of binding --socket and --e2b-listen.\n"
+             "Exit status: 0 clean shutdown, 2 usage error, 3 start-up failure (the message says why).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -91,6 +100,17 @@ int main(int argc, char** argv) {
     return die("cannot find the nexus-agent binary at '" + cfg.agent_path + "' (use --agent)");
   ::signal(SIGPIPE, SIG_IGN);
   ::umask(022);
+  std::optional<std::pair<std::string, uint16_t>> e2b_address;
+  if (e2b_listen != "none" && !e2b_listen.empty()) {
+    auto a = daemon::parse_listen_address(e2b_listen);
+    if (!a) {
+      std::cerr << "nexusd: --e2b-listen: " << a.error().message() << "\n";
+      return kExitUsage;
+    }
+    e2b_address = *a;
+  }
+  auto activated = daemon::take_activated_sockets();
+  if (!activated) return die(activated.error().message());
   std::error_code ec;
   for (auto* dir : {&cfg.root_dir, &cfg.run_dir}) {
     std::filesystem::create_directories(*dir, ec);
@@ -106,21 +126,36 @@ int main(int argc, char** argv) {
   if (auto r = manager.reconcile(); !r) return die("reconciling state: " + r.error().message());
   daemon::TemplateService templates(loop, manager.config(),
                                     [&manager](const std::string& name) { return manager.count_using_template(name); });
-  daemon::ApiServer api(loop, manager, templates);
-  if (auto r = api.listen(cfg.socket_path); !r) return die(r.error().message());
+  daemon::KeyService keys(**store);
+  daemon::ApiServer api(loop, manager, templates, keys);
+  std::string api_where = cfg.socket_path;
+  if (activated->api) {
+    api_where = "an activated socket";
+    if (auto r = api.listen_fd(std::move(activated->api)); !r) return die(r.error().message());
+  } else if (auto r = api.listen(cfg.socket_path); !r) {
+    return die(r.error().message());
+  }
+  daemon::E2bServer e2b(loop, manager, keys);
+  if (activated->e2b) {
+    if (auto r = e2b.listen_fd(std::move(activated->e2b)); !r) return die(r.error().message());
+  } else if (e2b_address) {
+    if (auto r = e2b.listen(e2b_address->first, e2b_address->second); !r) return die(r.error().message());
+  }
+  api.set_e2b_url(e2b.url());
   manager.start_sweeper();
 
   uv::Signal sigterm(loop), sigint(loop);
   auto shutdown = [&](int sig) {
     log::info("nexusd", "signal {}: shutting down (sandboxes keep running and are adopted on restart)", sig);
     api.close();
+    e2b.close();
     loop.stop();
   };
   sigterm.start(SIGTERM, shutdown);
   sigint.start(SIGINT, shutdown);
-  log::info("nexusd", "nexusd {} ready on {} (root {}, agent {})", NEXUS_VERSION, cfg.socket_path, cfg.root_dir,
-            cfg.agent_path);
+  log::info("nexusd", "nexusd {} ready on {}; E2B endpoint {} (root {}, agent {})", NEXUS_VERSION, api_where,
+            e2b.url().empty() ? std::string("off") : e2b.url(), cfg.root_dir, cfg.agent_path);
   loop.run();
-  ::unlink(cfg.socket_path.c_str());
+  if (api_where == cfg.socket_path) ::unlink(cfg.socket_path.c_str());  // systemd owns an activated one
   return kExitOk;
 }

@@ -25,6 +25,9 @@ namespace {
 
 constexpr const char* kLog = "daemon.sandbox";
 constexpr int64_t kKeepStoppedMs = 3600 * 1000;  // stopped sandboxes stay visible for an hour
+constexpr int64_t kMaxTtlSeconds = 7 * 24 * 3600;
+constexpr size_t kMaxMetadataEntries = 64;
+constexpr size_t kMaxMetadataBytes = 64 * 1024;
 
 bool valid_name(const std::string& n) {
   if (n.empty() || n.size() > 63) return false;
@@ -100,7 +103,7 @@ Result<void> SandboxManager::reconcile() {
     if (r.state != SandboxState::creating && r.pid > 0 && jail::alive(handle_of(r))) {
       auto live = std::make_unique<Live>();
       live->record = r;
-      live->agent = std::make_unique<AgentClient>(loop_, config_.agent_socket(r.id));
+      live->agent = std::make_unique<AgentClient>(loop_, config_.agent_socket(r.id), r.access_token);
       live_[r.id] = std::move(live);
       ++adopted;
       log::info(kLog, "adopted sandbox {} (pid {}, {})", r.id, r.pid, state_name(r.state));
@@ -148,6 +151,19 @@ void SandboxManager::sweep() {
       (void)teardown(copy, SandboxState::failed, "the sandbox init exited unexpectedly");  // logged inside
       continue;
     }
+    if (r.expires_at_ms <= now && r.on_timeout == TimeoutAction::pause && r.state == SandboxState::running) {
+      log::info(kLog, "sandbox {} timed out; pausing it (on_timeout pause)", id);
+      if (auto res = pause(id); res) {
+        // A paused sandbox holds only its files; keep it for the longest TTL, then stop it.
+        if (Live* l = find_live(id)) {
+          l->record.expires_at_ms = now + kMaxTtlSeconds * 1000;
+          (void)save(l->record);  // logged inside
+        }
+        continue;
+      } else {
+        log::warning(kLog, "pausing sandbox {}: {}; stopping it instead", id, res.error().message());
+      }
+    }
     if (r.expires_at_ms <= now) {
       log::info(kLog, "sandbox {} expired; stopping it", id);
       SandboxRecord copy = r;
@@ -167,7 +183,7 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
   int64_t memory_mib = req.memory_mib.value_or(config_.default_memory_mib);
   if (!req.name.empty() && !valid_name(req.name))
     return fail(Errc::invalid_argument, fmt::format("invalid name '{}': use up to 63 of A-Z a-z 0-9 . _ -", req.name));
-  if (ttl < 1 || ttl > 7 * 24 * 3600) return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
+  if (ttl < 1 || ttl > kMaxTtlSeconds) return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
   if (cpus < 1 || cpus > 64) return fail(Errc::invalid_argument, "cpus must be between 1 and 64");
   if (memory_mib < 64 || memory_mib > 65536)
     return fail(Errc::invalid_argument, "memory_mib must be between 64 and 65536");
@@ -177,6 +193,15 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
     if (v.size() > 128 * 1024 || v.find('\0') != std::string::npos)
       return fail(Errc::invalid_argument, fmt::format("invalid value for environment variable '{}'", k));
   }
+  if (req.metadata.size() > kMaxMetadataEntries)
+    return fail(Errc::invalid_argument, fmt::format("too many metadata entries (max {})", kMaxMetadataEntries));
+  size_t metadata_bytes = 0;
+  for (auto& [k, v] : req.metadata) {
+    metadata_bytes += k.size() + v.size();
+    if (k.empty() || k.find('\0') != std::string::npos || v.find('\0') != std::string::npos)
+      return fail(Errc::invalid_argument, fmt::format("invalid metadata key '{}'", k));
+  }
+  if (metadata_bytes > kMaxMetadataBytes) return fail(Errc::invalid_argument, "metadata larger than 64 KiB");
   auto tpl = rootfs::read_template(config_.templates_dir(), template_name);
   if (!tpl) {
     if (!tpl.error().is(Errc::not_found)) return fail(tpl.error());
@@ -198,6 +223,9 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
   r.memory_mib = static_cast<int>(memory_mib);
   r.env = req.env;
   r.owner = req.owner;
+  r.metadata = req.metadata;
+  r.on_timeout = req.on_timeout;
+  r.access_token = random_hex(16);
   r.ttl_seconds = ttl;
   r.created_at_ms = now;
   r.last_active_at_ms = now;
@@ -245,11 +273,14 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
 
   auto live = std::make_unique<Live>();
   live->record = r;
-  live->agent = std::make_unique<AgentClient>(loop_, config_.agent_socket(r.id));
+  live->agent = std::make_unique<AgentClient>(loop_, config_.agent_socket(r.id), r.access_token);
   AgentClient* agent = live->agent.get();
   live_[r.id] = std::move(live);
 
-  Json init = {{"envVars", r.env}, {"defaultUser", "user"}, {"defaultWorkdir", "/home/user"}};
+  Json init = {{"envVars", r.env},
+               {"defaultUser", "user"},
+               {"defaultWorkdir", "/home/user"},
+               {"accessToken", r.access_token}};
   std::string id = r.id;
   agent->init(init, [this, id, done, failed](Result<void> res) {
     Live* l = find_live(id);
@@ -355,7 +386,7 @@ Result<SandboxRecord> SandboxManager::resume(const std::string& id) {
 }
 
 Result<SandboxRecord> SandboxManager::set_ttl(const std::string& id, int64_t ttl_seconds) {
-  if (ttl_seconds < 1 || ttl_seconds > 7 * 24 * 3600)
+  if (ttl_seconds < 1 || ttl_seconds > kMaxTtlSeconds)
     return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
   auto l = require_live(id);
   if (!l) return fail(l.error());
@@ -364,6 +395,28 @@ Result<SandboxRecord> SandboxManager::set_ttl(const std::string& id, int64_t ttl
   r.expires_at_ms = unix_now_ms() + ttl_seconds * 1000;
   NEXUS_TRY(save(r));
   return r;
+}
+
+Result<SandboxRecord> SandboxManager::extend(const std::string& id, int64_t seconds) {
+  if (seconds < 1 || seconds > kMaxTtlSeconds)
+    return fail(Errc::invalid_argument, "timeout must be between 1 and 604800 seconds");
+  auto l = require_live(id);
+  if (!l) return fail(l.error());
+  SandboxRecord& r = (*l)->record;
+  int64_t until = unix_now_ms() + seconds * 1000;
+  if (until > r.expires_at_ms) {
+    r.expires_at_ms = until;
+    NEXUS_TRY(save(r));
+  }
+  return r;
+}
+
+Result<std::string> SandboxManager::agent_socket(const std::string& id) {
+  Live* l = find_live(id);
+  if (!l) return fail(Errc::not_found, fmt::format("sandbox '{}' is not running", id));
+  if (l->record.state != SandboxState::running)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(l->record.state)));
+  return config_.agent_socket(id);
 }
 
 Result<AgentClient*> SandboxManager::begin_command(const std::string& id) {

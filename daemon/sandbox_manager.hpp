@@ -30,6 +30,8 @@ struct CreateRequest {
   std::optional<int64_t> cpus;
   std::optional<int64_t> memory_mib;
   std::map<std::string, std::string> env;
+  std::map<std::string, std::string> metadata;
+  TimeoutAction on_timeout = TimeoutAction::stop;
   std::string owner;
 };
 
@@ -50,6 +52,10 @@ class SandboxManager {
   Result<SandboxRecord> pause(const std::string& id);
   Result<SandboxRecord> resume(const std::string& id);
   Result<SandboxRecord> set_ttl(const std::string& id, int64_t ttl_seconds);
+  /// Make a running sandbox live at least until now + `seconds` (never shortens).
+  Result<SandboxRecord> extend(const std::string& id, int64_t seconds);
+  /// The agent socket of a running sandbox (for the E2B proxy); conflict when not running.
+  Result<std::string> agent_socket(const std::string& id);
 
   /// For run/exec: the sandbox's agent, if the sandbox is active; refreshes its TTL.
   Result<AgentClient*> begin_command(const std::string& id);

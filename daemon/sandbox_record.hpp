@@ -17,6 +17,9 @@ enum class SandboxState { creating, running, paused, stopped, failed };
 std::string_view state_name(SandboxState s);         ///< "creating", "active", ...
 bool parse_state(std::string_view name, SandboxState& out);
 
+/// What happens when a sandbox's time runs out (E2B lifecycle.onTimeout).
+enum class TimeoutAction { stop, pause };
+
 struct SandboxRecord {
   std::string id;
   std::string name;
@@ -35,6 +38,9 @@ struct SandboxRecord {
   int64_t pid = 0;               ///< host pid of the sandbox init, 0 if none
   uint64_t pid_start_time = 0;   ///< /proc/<pid>/stat start time, guards against pid reuse
   std::string error;             ///< why the sandbox failed, if it did
+  std::map<std::string, std::string> metadata;  ///< free-form labels (E2B metadata)
+  TimeoutAction on_timeout = TimeoutAction::stop;
+  std::string access_token;      ///< the agent's envd access token (X-Access-Token)
 
   bool live() const { return state == SandboxState::running || state == SandboxState::paused; }
 };

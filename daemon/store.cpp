@@ -2,12 +2,17 @@
 // Store implementation on the SQLite C API.
 #include "daemon/store.hpp"
 
+#include "daemon/store_internal.hpp"
+
 #include <sqlite3.h>
 
 #include <fmt/format.h>
 
 namespace nexus::daemon {
 namespace {
+
+using detail::col_text;
+using detail::Stmt;
 
 // Migrations, applied in order; index + 1 is the schema version they produce.
 // Never edit a released migration: append a new one.
@@ -35,36 +40,29 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX sandboxes_state ON sandboxes(state);
     )sql",
+    // 2: E2B: metadata, timeout action, envd access token; API keys
+    R"sql(
+    ALTER TABLE sandboxes ADD COLUMN metadata_json TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE sandboxes ADD COLUMN on_timeout TEXT NOT NULL DEFAULT 'stop';
+    ALTER TABLE sandboxes ADD COLUMN access_token TEXT NOT NULL DEFAULT '';
+    CREATE TABLE api_keys (
+      id TEXT PRIMARY KEY,
+      user TEXT NOT NULL,
+      name TEXT NOT NULL DEFAULT '',
+      admin INTEGER NOT NULL DEFAULT 0,
+      hash TEXT NOT NULL UNIQUE,
+      prefix TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      last_used_at INTEGER NOT NULL DEFAULT 0,
+      revoked_at INTEGER NOT NULL DEFAULT 0
+    );
+    )sql",
 };
 
 constexpr const char* kColumns =
     "id, name, template, isolation, state, cpus, memory_mib, env_json, owner, ttl_seconds, "
-    "created_at, expires_at, last_active_at, stopped_at, pid, pid_start_time, error";
-
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  bool ok() const { return rc_ == SQLITE_OK; }
-  sqlite3_stmt* get() { return s_; }
-  Error error(std::string_view what) const {
-    return Error(Errc::internal, fmt::format("{}: {}", what, sqlite3_errmsg(db_)));
-  }
-  void bind(int i, const std::string& v) { sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
-  void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-  int rc_;
-};
-
-std::string col_text(sqlite3_stmt* s, int i) {
-  auto* p = sqlite3_column_text(s, i);
-  return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
-}
+    "created_at, expires_at, last_active_at, stopped_at, pid, pid_start_time, error, metadata_json, "
+    "on_timeout, access_token";
 
 SandboxRecord read_row(sqlite3_stmt* s) {
   SandboxRecord r;
@@ -88,6 +86,12 @@ SandboxRecord read_row(sqlite3_stmt* s) {
   r.pid = sqlite3_column_int64(s, 14);
   r.pid_start_time = static_cast<uint64_t>(sqlite3_column_int64(s, 15));
   r.error = col_text(s, 16);
+  if (auto md = parse_json(col_text(s, 17)); md && md->is_object()) {
+    for (auto& [k, v] : md->items())
+      if (v.is_string()) r.metadata[k] = v.get<std::string>();
+  }
+  r.on_timeout = col_text(s, 18) == "pause" ? TimeoutAction::pause : TimeoutAction::stop;
+  r.access_token = col_text(s, 19);
   return r;
 }
 
@@ -109,6 +113,9 @@ void bind_record(Stmt& st, const SandboxRecord& r) {
   st.bind(15, r.pid);
   st.bind(16, static_cast<int64_t>(r.pid_start_time));
   st.bind(17, r.error);
+  st.bind(18, dump_json(Json(r.metadata)));
+  st.bind(19, std::string(r.on_timeout == TimeoutAction::pause ? "pause" : "stop"));
+  st.bind(20, r.access_token);
 }
 
 }  // namespace
@@ -166,7 +173,7 @@ Result<void> Store::migrate() {
 }
 
 Result<void> Store::insert(const SandboxRecord& r) {
-  Stmt st(db_, fmt::format("INSERT INTO sandboxes ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+  Stmt st(db_, fmt::format("INSERT INTO sandboxes ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
                            kColumns).c_str());
   if (!st.ok()) return fail(st.error("preparing insert"));
   bind_record(st, r);
@@ -178,7 +185,8 @@ Result<void> Store::update(const SandboxRecord& r) {
   Stmt st(db_,
           "UPDATE sandboxes SET name=?2, template=?3, isolation=?4, state=?5, cpus=?6, memory_mib=?7, "
           "env_json=?8, owner=?9, ttl_seconds=?10, created_at=?11, expires_at=?12, last_active_at=?13, "
-          "stopped_at=?14, pid=?15, pid_start_time=?16, error=?17 WHERE id=?1");
+          "stopped_at=?14, pid=?15, pid_start_time=?16, error=?17, metadata_json=?18, on_timeout=?19, "
+          "access_token=?20 WHERE id=?1");
   if (!st.ok()) return fail(st.error("preparing update"));
   bind_record(st, r);
   if (sqlite3_step(st.get()) != SQLITE_DONE) return fail(st.error("updating sandbox"));

@@ -16,6 +16,19 @@ struct sqlite3;
 
 namespace nexus::daemon {
 
+/// An API key as stored: only the SHA-256 of the secret is kept.
+struct ApiKeyRecord {
+  std::string id;       ///< "key_" + base32, public
+  std::string user;     ///< the owner of what the key creates
+  std::string name;     ///< a label chosen by the creator
+  bool admin = false;   ///< sees and manages every user's sandboxes
+  std::string hash;     ///< hex SHA-256 of the secret
+  std::string prefix;   ///< the first characters of the secret, to recognise it
+  int64_t created_at_ms = 0;
+  int64_t last_used_at_ms = 0;
+  int64_t revoked_at_ms = 0;
+};
+
 class Store {
  public:
   /// Open (creating if needed) the database at `path` and apply pending migrations.
@@ -35,6 +48,15 @@ class Store {
   Result<std::vector<SandboxRecord>> list(bool include_stopped);
   /// Forget stopped/failed sandboxes that ended before `cutoff_ms`.
   Result<int> prune_stopped(int64_t cutoff_ms);
+
+  // API keys (store_keys.cpp)
+  Result<void> insert_key(const ApiKeyRecord& k);
+  /// The key whose secret hashes to `hash`, revoked or not.
+  Result<std::optional<ApiKeyRecord>> find_key_by_hash(const std::string& hash);
+  Result<std::vector<ApiKeyRecord>> list_keys();
+  /// Mark a key revoked; not_found if there is no such (unrevoked) key.
+  Result<ApiKeyRecord> revoke_key(const std::string& id, int64_t now_ms);
+  Result<void> touch_key(const std::string& id, int64_t now_ms);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

@@ -5,7 +5,7 @@
 NEXUS_BUILD_DEPS=(
   meson ninja-build g++ pkg-config
   libuv1-dev node-llhttp nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev
-  libseccomp-dev libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev catch2
+  libseccomp-dev libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libsystemd-dev catch2
 )
 NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates)
 NEXUS_TEST_DEPS=(jq curl sqlite3 procps)

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// API keys and principals.
+#include "daemon/auth.hpp"
+
+#include <openssl/evp.h>
+#include <pwd.h>
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "common/strings.hpp"
+
+namespace nexus::daemon {
+namespace {
+
+constexpr const char* kLog = "daemon.auth";
+constexpr size_t kSecretBytes = 20;   // 160 bits of randomness
+constexpr size_t kMaxSecretLen = 256;  // anything longer is not one of ours
+constexpr size_t kPrefixLen = 8;      // "e2b_" + 4 hex digits, safe to show
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  NEXUS_CHECK(EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) == 1);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool valid_user_name(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  auto c0 = static_cast<unsigned char>(name[0]);
+  if (!(islower(c0) || c0 == '_')) return false;
+  for (char ch : name) {
+    auto c = static_cast<unsigned char>(ch);
+    if (!(islower(c) || isdigit(c) || c == '_' || c == '.' || c == '-')) return false;
+  }
+  return true;
+}
+
+Principal principal_for_uid(uint32_t uid) {
+  if (uid == 0) return Principal{"root", true};
+  passwd pw{};
+  passwd* res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return Principal{res->pw_name, false};
+  return Principal{fmt::format("uid-{}", uid), false};
+}
+
+bool can_access(const Principal& p, const SandboxRecord& r) { return p.admin || r.owner == p.user; }
+
+Result<KeyService::NewKey> KeyService::create(const std::string& user, bool admin, const std::string& name) {
+  if (!valid_user_name(user))
+    return fail(Errc::invalid_argument,
+                fmt::format("invalid user name '{}': use up to 32 of a-z 0-9 _ . - starting with a letter or _", user));
+  if (name.size() > 128 || name.find_first_of(std::string_view("\0\n\r", 3)) != std::string::npos)
+    return fail(Errc::invalid_argument, "key name must be at most 128 characters on one line");
+  NewKey k;
+  k.secret = "e2b_" + random_hex(kSecretBytes);
+  k.record.id = "key_" + random_base32(12);
+  k.record.user = user;
+  k.record.name = name;
+  k.record.admin = admin;
+  k.record.hash = sha256_hex(k.secret);
+  k.record.prefix = k.secret.substr(0, kPrefixLen);
+  k.record.created_at_ms = unix_now_ms();
+  NEXUS_TRY(store_.insert_key(k.record));
+  log::info(kLog, "created API key {} for user {}{}", k.record.id, user, admin ? " (admin)" : "");
+  return k;
+}
+
+Result<Principal> KeyService::verify(std::string_view secret) {
+  if (secret.empty() || secret.size() > kMaxSecretLen) return fail(Errc::unauthenticated, "Invalid API key");
+  auto k = store_.find_key_by_hash(sha256_hex(secret));
+  if (!k) return fail(k.error());
+  if (!*k || (*k)->revoked_at_ms != 0) return fail(Errc::unauthenticated, "Invalid API key");
+  int64_t now = unix_now_ms();
+  if (now - (*k)->last_used_at_ms > 60 * 1000) {  // bounded write rate
+    if (auto r = store_.touch_key((*k)->id, now); !r) log::warning(kLog, "{}", r.error().message());
+  }
+  return Principal{(*k)->user, (*k)->admin};
+}
+
+Result<ApiKeyRecord> KeyService::revoke(const std::string& id) {
+  auto k = store_.revoke_key(id, unix_now_ms());
+  if (k) log::info(kLog, "revoked API key {}", id);
+  return k;
+}
+
+}  // namespace nexus::daemon

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// E2bControl: the E2B control plane (e2b-protocol.md part A) on the sandbox manager.
+// Every call is authenticated by X-API-Key; a key's user sees only their own sandboxes.
+//
+// Thread affinity: the daemon loop thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/http.hpp"
+#include "daemon/auth.hpp"
+#include "daemon/sandbox_manager.hpp"
+
+namespace nexus::daemon {
+
+class E2bControl {
+ public:
+  E2bControl(SandboxManager& mgr, KeyService& keys) : mgr_(mgr), keys_(keys) {}
+  void handle(std::shared_ptr<http::Exchange> ex);
+
+ private:
+  using ExPtr = std::shared_ptr<http::Exchange>;
+  void create(const Principal& who, const ExPtr& ex);
+  void connect(const Principal& who, const std::string& id, const ExPtr& ex);
+  void list(const Principal& who, const ExPtr& ex);
+  void info(const Principal& who, const std::string& id, const ExPtr& ex);
+  void kill(const Principal& who, const std::string& id, const ExPtr& ex);
+  void set_timeout(const Principal& who, const std::string& id, const ExPtr& ex);
+  void pause(const Principal& who, const std::string& id, const ExPtr& ex);
+  void metrics(const Principal& who, const std::string& id, const ExPtr& ex);
+  /// The live sandbox `id` if `who` may see it; not_found otherwise (also for others' sandboxes).
+  Result<SandboxRecord> visible_live(const Principal& who, const std::string& id);
+
+  SandboxManager& mgr_;
+  KeyService& keys_;
+};
+
+}  // namespace nexus::daemon

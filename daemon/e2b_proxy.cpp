@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+// E2B sandbox traffic proxy.
+#include "daemon/e2b_proxy.hpp"
+
+#include <fmt/format.h>
+
+#include "common/json.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+
+namespace nexus::daemon {
+namespace {
+
+constexpr const char* kLog = "daemon.e2b";
+constexpr size_t kHighWater = 1024 * 1024;  // bytes queued on one side before pausing the other
+constexpr uint64_t kConnectTimeoutMs = 5000;
+
+void reply_502(const std::shared_ptr<http::Exchange>& ex, const std::string& id, std::string_view message) {
+  http::Headers h;
+  h.set("Content-Type", "application/json");
+  ex->respond(502, std::move(h), dump_json(Json{{"sandboxId", id}, {"message", message}, {"code", 502}}));
+}
+
+bool has_request_body(const http::RequestHead& head) {
+  if (head.headers.has("Transfer-Encoding")) return true;
+  auto len = head.headers.get("Content-Length");
+  return len && *len != "0";
+}
+
+}  // namespace
+
+bool is_hop_header(std::string_view name) {
+  for (std::string_view h : {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer",
+                             "upgrade", "proxy-connection", "proxy-authorization", "proxy-authenticate", "host",
+                             "expect"})
+    if (iequals(name, h)) return true;
+  return false;
+}
+
+void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id) {
+  const auto& head = ex->request();
+  auto port = head.headers.get("E2b-Sandbox-Port");
+  if (port && *port != "49983" && *port != "49999")
+    return reply_502(ex, id, fmt::format("The sandbox is running but port {} is not open", *port));
+  auto socket = mgr_.agent_socket(id);
+  if (!socket) return reply_502(ex, id, "The sandbox was not found");
+
+  http::ClientRequest req;
+  req.method = head.method;
+  req.target = head.target;
+  req.connect_timeout_ms = kConnectTimeoutMs;
+  for (const auto& [k, v] : head.headers.items())
+    if (!is_hop_header(k)) req.headers.add(k, v);
+  bool body = has_request_body(head);
+  req.chunked_body = body;
+
+  // The call holds the exchange until the upstream response ends; the exchange's callbacks
+  // hold the call only weakly, so nothing keeps the pair alive after both ends are done.
+  auto got_head = std::make_shared<bool>(false);
+  auto call_slot = std::make_shared<std::weak_ptr<http::ClientCall>>();
+  http::ResponseCallbacks cbs;
+  cbs.on_head = [ex, got_head](const http::ResponseHead& rh) {
+    *got_head = true;
+    http::Headers h;
+    for (const auto& [k, v] : rh.headers.items())
+      if (!is_hop_header(k) || iequals(k, "content-length")) h.add(k, v);
+    ex->start(rh.status, std::move(h));
+  };
+  cbs.on_data = [ex, call_slot](std::string_view data) {
+    if (!ex->write(data)) return;
+    if (ex->pending_bytes() > kHighWater) {
+      auto call = call_slot->lock();
+      if (!call) return;
+      call->pause();
+      ex->on_drain([call_slot] {
+        if (auto c = call_slot->lock()) c->resume();
+      });
+    }
+  };
+  cbs.on_end = [ex, got_head, id](Result<void> r) {
+    if (r) return ex->finish();
+    if (ex->aborted()) return;
+    log::debug(kLog, "sandbox {}: upstream {} {}: {}", id, ex->request().method, ex->request().path, r.error().message());
+    if (!*got_head) return reply_502(ex, id, "The sandbox is not reachable: " + r.error().message());
+    ex->abort();  // the client must see a truncated response, not a complete one
+  };
+  auto call = http::request(loop_, http::Endpoint::unix_socket(*socket), std::move(req), std::move(cbs));
+  *call_slot = call;
+  ex->on_abort([call_slot] {
+    if (auto c = call_slot->lock()) c->cancel();
+  });
+  if (!body) return;
+  ex->stream_body(
+      [ex, call_slot](std::string_view data) {
+        auto c = call_slot->lock();
+        if (!c) return;
+        c->write(data);
+        if (c->pending_bytes() > kHighWater) {
+          ex->pause_body();
+          c->on_drain([ex] { ex->resume_body(); });
+        }
+      },
+      [call_slot](Result<void> r) {
+        auto c = call_slot->lock();
+        if (!c) return;
+        if (r) c->finish();
+        else c->cancel();
+      });
+}
+
+}  // namespace nexus::daemon

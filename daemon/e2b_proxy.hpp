@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// E2bProxy: forwards envd and code-interpreter traffic (E2b-Sandbox-Id / E2b-Sandbox-Port)
+// to the sandbox's agent socket. Bodies are forwarded as they are, streamed both ways with
+// back-pressure; nothing is re-encoded. A sandbox that is not running answers 502 as E2B's
+// edge does (e2b-protocol.md B.1).
+//
+// Thread affinity: the daemon loop thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/http.hpp"
+#include "common/uv.hpp"
+#include "daemon/sandbox_manager.hpp"
+
+namespace nexus::daemon {
+
+class E2bProxy {
+ public:
+  E2bProxy(uv::Loop& loop, SandboxManager& mgr) : loop_(loop), mgr_(mgr) {}
+  void handle(std::shared_ptr<http::Exchange> ex, const std::string& sandbox_id);
+
+ private:
+  uv::Loop& loop_;
+  SandboxManager& mgr_;
+};
+
+/// Whether a header is hop-by-hop (not forwarded by a proxy).
+bool is_hop_header(std::string_view name);
+
+}  // namespace nexus::daemon
