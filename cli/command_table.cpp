@@ -109,6 +109,33 @@ const std::vector<CommandSpec>& table() {
         ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Do not show the build log", false,
                 ArgCheck::none, {}}}},
 
+      {CommandId::auth_key_create, "auth key", "create", "Create an API key for the E2B endpoint",
+       "Prints the key once (nexusd keeps only its hash). The key's user owns the sandboxes\n"
+       "created with it and sees only those; an admin key sees every user's sandboxes.\n"
+       "Only root may create keys for other users or admin keys.\n"
+       "Example: nexus auth key create --user alice --name ci",
+       {text_option("--user", "user", "NAME", "Owner of the key (default: you)"),
+        ArgSpec{"--admin", "admin", ArgKind::flag, {}, "The key sees all users' sandboxes", false,
+                ArgCheck::none, {}},
+        text_option("--name", "name", "LABEL", "A label to recognise the key by"),
+        json_flag, ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Print only the key",
+                           false, ArgCheck::none, {}}}},
+
+      {CommandId::auth_key_list, "auth key", "list", "List API keys",
+       "Shows your keys (root: every key), never the secrets.",
+       {json_flag, ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Print only the key IDs",
+                           false, ArgCheck::none, {}}}},
+
+      {CommandId::auth_key_revoke, "auth key", "revoke", "Revoke an API key",
+       "Requests with the key fail with 401 from then on.",
+       {positional("ID", "id", "Key ID (key_...)"), json_flag, quiet_flag}},
+
+      {CommandId::e2b_env, "e2b", "env", "Print the environment for the E2B SDKs",
+       "Prints E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY as shell exports. The key is\n"
+       "created on first use and kept in ~/.config/nexus/e2b-keys.json (mode 0600).\n"
+       "Example: eval \"$(nexus e2b env)\" && node agent.mjs",
+       {json_flag}},
+
       {CommandId::version, "", "version", "Show the client's and the daemon's versions", {},
        {json_flag}},
   };
@@ -118,6 +145,9 @@ const std::vector<CommandSpec>& table() {
 const std::vector<GroupSpec> groups = {
     {"sandbox", "Create, use and remove sandboxes"},
     {"template", "List and build templates"},
+    {"auth", "Manage access to nexusd"},
+    {"auth key", "Create, list and revoke API keys for the E2B endpoint"},
+    {"e2b", "Use Nexus from the E2B SDKs"},
 };
 
 const std::vector<ArgSpec> globals = {

@@ -20,6 +20,10 @@ enum class CommandId {
   sandbox_status,
   template_list,
   template_build,
+  auth_key_create,
+  auth_key_list,
+  auth_key_revoke,
+  e2b_env,
   version,
 };
 
@@ -52,7 +56,7 @@ struct ArgSpec {
 
 struct CommandSpec {
   CommandId id;
-  std::string_view group;  ///< "sandbox", "template", or "" for a top-level command
+  std::string_view group;  ///< "sandbox", "auth key" (nested), or "" for a top-level command
   std::string_view name;   ///< "create"
   std::string_view summary;
   std::string_view footer;  ///< extra help text: examples, exit statuses

@@ -53,33 +53,8 @@ size_t prefix_bytes(std::string_view text, size_t n) {
   return i;
 }
 
-// Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's days_from_civil).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
 
-bool read_digits(std::string_view text, size_t& pos, size_t count, int& out) {
-  if (pos + count > text.size()) return false;
-  out = 0;
-  for (size_t i = 0; i < count; ++i) {
-    char c = text[pos + i];
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  pos += count;
-  return true;
-}
 
-bool expect(std::string_view text, size_t& pos, std::string_view chars) {
-  if (pos >= text.size() || chars.find(text[pos]) == std::string_view::npos) return false;
-  ++pos;
-  return true;
-}
 
 }  // namespace
 
@@ -165,49 +140,6 @@ std::string format_table(const std::vector<Column>& columns,
   return out;
 }
 
-std::optional<int64_t> parse_rfc3339_ms(std::string_view text) {
-  size_t pos = 0;
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!read_digits(text, pos, 4, year) || !expect(text, pos, "-") ||
-      !read_digits(text, pos, 2, month) || !expect(text, pos, "-") ||
-      !read_digits(text, pos, 2, day) || !expect(text, pos, "Tt ") ||
-      !read_digits(text, pos, 2, hour) || !expect(text, pos, ":") ||
-      !read_digits(text, pos, 2, minute) || !expect(text, pos, ":") ||
-      !read_digits(text, pos, 2, second))
-    return std::nullopt;
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
-    return std::nullopt;
-  int64_t ms = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    int64_t scale = 100;
-    size_t start = pos;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      ms += (text[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-    }
-    if (pos == start) return std::nullopt;
-  }
-  int64_t offset_min = 0;
-  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
-    ++pos;
-  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
-    int sign = text[pos] == '-' ? -1 : 1;
-    ++pos;
-    int oh = 0, om = 0;
-    if (!read_digits(text, pos, 2, oh) || !expect(text, pos, ":") ||
-        !read_digits(text, pos, 2, om))
-      return std::nullopt;
-    offset_min = sign * (oh * 60 + om);
-  } else {
-    return std::nullopt;
-  }
-  if (pos != text.size()) return std::nullopt;
-  int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_min * 60;
-  return secs * 1000 + ms;
-}
 
 std::string format_relative(int64_t when_ms, int64_t now_ms) {
   int64_t delta = when_ms - now_ms;

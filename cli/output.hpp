@@ -60,8 +60,7 @@ size_t display_width(std::string_view text);
 /// `text` cut to at most `width` code points, the last one "…" when it was cut.
 std::string fit_width(const std::string& text, size_t width);
 
-/// Parse an RFC 3339 timestamp ("2026-11-22T02:03:53.014Z", offsets allowed) to UNIX ms.
-std::optional<int64_t> parse_rfc3339_ms(std::string_view text);
+/// parse_rfc3339_ms() is in common/strings.hpp.
 
 /// "just now", "45s ago", "2m ago", "3h ago", "4d ago", "in 28m".
 std::string format_relative(int64_t when_ms, int64_t now_ms);

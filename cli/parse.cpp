@@ -117,7 +117,14 @@ void build_app(BuiltApp& built) {
 
   std::map<std::string_view, CLI::App*> groups;
   for (const GroupSpec& g : command_groups()) {
-    CLI::App* sub = app.add_subcommand(std::string(g.name), std::string(g.summary));
+    // "auth key" nests under "auth" (listed before it).
+    CLI::App* parent = &app;
+    std::string_view leaf = g.name;
+    if (auto space = g.name.rfind(' '); space != std::string_view::npos) {
+      parent = groups.at(g.name.substr(0, space));
+      leaf = g.name.substr(space + 1);
+    }
+    CLI::App* sub = parent->add_subcommand(std::string(leaf), std::string(g.summary));
     sub->require_subcommand(1);
     sub->fallthrough();
     sub->footer("");

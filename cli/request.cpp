@@ -151,6 +151,19 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
       cmd.request = {"POST", "/v1/templates/" + encode_path_segment(cmd.subject) + "/build",
                      Json::object()};
       break;
+    case CommandId::auth_key_create: {
+      Json body = Json::object();
+      if (inv.has("user")) body["user"] = inv.get("user");
+      if (inv.has("name")) body["name"] = inv.get("name");
+      if (inv.has("admin")) body["admin"] = true;
+      cmd.request = {"POST", "/v1/auth/keys", std::move(body)};
+      break;
+    }
+    case CommandId::auth_key_list: cmd.request = {"GET", "/v1/auth/keys", std::nullopt}; break;
+    case CommandId::auth_key_revoke:
+      cmd.request = {"DELETE", "/v1/auth/keys/" + encode_path_segment(cmd.subject), std::nullopt};
+      break;
+    case CommandId::e2b_env: cmd.request = {"GET", "/v1/e2b", std::nullopt}; break;
     case CommandId::version: cmd.request = {"GET", "/v1/version", std::nullopt}; break;
   }
   return cmd;
