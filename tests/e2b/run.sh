@@ -20,6 +20,7 @@ ROOT="$NEXUS_TEST_ROOT/root"
 RUN="$NEXUS_TEST_ROOT/run-e2b-$$"
 SOCK="$RUN/nexus.sock"
 export NEXUS_SOCKET="$SOCK"
+export NEXUS_CONFIG_DIR="$RUN/config"  # `nexus e2b env` remembers keys here, not in ~/.config
 DAEMON_LOG="$NEXUS_TEST_ROOT/nexusd-e2b.log"
 TAP="$NEXUS_TEST_ROOT/e2b-results.tap"
 TRACK="$NEXUS_TEST_ROOT/e2b-created-$$"

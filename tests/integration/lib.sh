@@ -16,6 +16,7 @@ ROOT="$NEXUS_TEST_ROOT/root"
 RUN="$NEXUS_TEST_ROOT/run-$$"
 SOCK="$RUN/nexus.sock"
 export NEXUS_SOCKET="$SOCK"
+export NEXUS_CONFIG_DIR="$RUN/config"  # `nexus e2b env` remembers keys here, not in ~/.config
 DAEMON_LOG="$NEXUS_TEST_ROOT/nexusd-$(basename "$0" .sh).log"
 DAEMON_PID=""
 FAILURES=0
@@ -60,7 +61,7 @@ require_env() {
 
 start_daemon() {
   mkdir -p "$RUN"
-  "$NEXUSD" --root "$ROOT" --run-dir "$RUN" --agent "$AGENT" --log-time --log-level debug \
+  "$NEXUSD" --root "$ROOT" --run-dir "$RUN" --agent "$AGENT" --e2b-listen none --log-time --log-level debug \
     >>"$DAEMON_LOG" 2>&1 &
   DAEMON_PID=$!
   local i
