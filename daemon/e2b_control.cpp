@@ -98,6 +98,14 @@ void E2bControl::handle(std::shared_ptr<http::Exchange> ex) {
     if ((action == "resume" || action == "connect") && m == "POST") return connect(*who, id, ex);
     if (action == "metrics" && m == "GET") return metrics(*who, id, ex);
     if (action == "refreshes" && m == "POST") return set_timeout(*who, id, ex);
+    if (action == "network" && m == "PUT") return unsupported(*who, id, "changing a sandbox's network", ex);
+    if (action == "fork" && m == "POST") return unsupported(*who, id, "forking a sandbox", ex);
+    if (action == "snapshots" && m == "POST") return unsupported(*who, id, "snapshots", ex);
+  } else if (parts.size() == 2 && parts[1] == "snapshots" && m == "GET") {
+    return reply_json(ex, 200, Json::array());  // Sandbox.listSnapshots(): there are none
+  } else if (parts.size() == 3 && parts[1] == "templates" && m == "DELETE") {
+    // Sandbox.deleteSnapshot(id): no snapshot exists, so the SDK's "not found" answer (false).
+    return reply_error(ex, 404, fmt::format("snapshot '{}' not found", parts[2]));
   }
   reply_error(ex, 404, fmt::format("no such endpoint: {} {}", m, req.path));
 }
@@ -266,6 +274,12 @@ void E2bControl::pause(const Principal& who, const std::string& id, const ExPtr&
     if (auto kept = mgr_.set_ttl(id, kPausedKeepSeconds); !kept) log::warning(kLog, "{}", kept.error().message());
     e2b::reply_no_content(ex);
   });
+}
+
+void E2bControl::unsupported(const Principal& who, const std::string& id, std::string_view what, const ExPtr& ex) {
+  auto r = visible_live(who, id);
+  if (!r) return reply_error(ex, r.error());
+  reply_error(ex, 501, fmt::format("{} is not supported by this Nexus release", what));
 }
 
 void E2bControl::metrics(const Principal& who, const std::string& id, const ExPtr& ex) {

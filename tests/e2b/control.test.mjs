@@ -283,4 +283,29 @@ describe('control plane', { skip: skipReason }, () => {
     assert.equal(await ghost.isRunning(), false, 'envd /health of an unknown id answers 502')
     await expectReject(ghost.commands.run('true'), SandboxNotFoundError, 'commands.run on unknown id')
   })
+
+  test('network update, fork and snapshots: a clear "not supported" error, not-found for unknown ids', T, async () => {
+    const sbx = await create({ timeoutMs: 60_000 })
+    try {
+      for (const [what, call] of [
+        ['updateNetwork', () => sbx.updateNetwork({ denyOut: ['0.0.0.0/0'] })],
+        ['fork', () => sbx.fork({ count: 1 })],
+        ['createSnapshot', () => sbx.createSnapshot({ name: 'snap' })],
+      ]) {
+        const err = await expectReject(call(), SandboxError, what)
+        assert.ok(!(err instanceof SandboxNotFoundError), `${what} of a live sandbox is not "not found"`)
+        assert.match(err.message, /^501: .*not supported/, `${what}: ${err.message}`)
+      }
+      assert.equal(await sbx.isRunning(), true, 'the sandbox is untouched')
+      assert.equal((await sbx.commands.run('echo still here')).stdout, 'still here\n')
+    } finally {
+      await kill(sbx)
+    }
+    const id = 'sb_doesnotexist00000000'
+    await expectReject(Sandbox.updateNetwork(id, { denyOut: ['0.0.0.0/0'] }), SandboxNotFoundError, 'updateNetwork')
+    await expectReject(Sandbox.createSnapshot(id), SandboxNotFoundError, 'createSnapshot')
+    await expectReject(Sandbox.fork(id), SandboxNotFoundError, 'fork')
+    assert.deepEqual(await Sandbox.listSnapshots().nextItems(), [], 'listSnapshots: there are none')
+    assert.equal(await Sandbox.deleteSnapshot('snap_nonexistent'), false, 'deleteSnapshot of an unknown id')
+  })
 })
