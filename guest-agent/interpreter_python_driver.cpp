@@ -123,6 +123,130 @@ def _nexus_kernel():
             send(result_event(current['id'], obj, False))
 
     builtins.display = display
+
+    # `from IPython.display import display, HTML, ...` works without IPython installed: a small
+    # stand-in module, found only when the real IPython is not (it sits last on sys.meta_path).
+    class _Rich:
+        def __init__(self, data=None, url=None, filename=None, **kwargs):
+            if data is None and filename is not None:
+                with open(filename, 'rb') as f:
+                    data = f.read()
+            self.data, self.url, self.filename = data, url, filename
+            self.format = kwargs.get('format')
+
+        def _text(self):
+            d = self.data
+            return d.decode('utf-8', 'replace') if isinstance(d, bytes) else ('' if d is None else str(d))
+
+        def __repr__(self):
+            return '<%s object>' % type(self).__name__
+
+    def rich(name, method):
+        return type(name, (_Rich,), {method: lambda self: self._text()})
+
+    class Image(_Rich):
+        def _kind(self):
+            fmt = (self.format or '').lower()
+            name = (self.filename or self.url or '').lower()
+            data = self.data if isinstance(self.data, bytes) else b''
+            if fmt in ('jpg', 'jpeg') or name.endswith(('.jpg', '.jpeg')) or data[:2] == b'\xff\xd8':
+                return 'jpeg'
+            return 'png'
+
+        def _repr_png_(self):
+            return self.data if isinstance(self.data, bytes) and self._kind() == 'png' else None
+
+        def _repr_jpeg_(self):
+            return self.data if isinstance(self.data, bytes) and self._kind() == 'jpeg' else None
+
+    class JSON(_Rich):
+        def _repr_json_(self):
+            return self.data
+
+    display_names = {
+        'display': display, 'Image': Image, 'JSON': JSON,
+        'HTML': rich('HTML', '_repr_html_'), 'Markdown': rich('Markdown', '_repr_markdown_'),
+        'SVG': rich('SVG', '_repr_svg_'), 'Latex': rich('Latex', '_repr_latex_'),
+        'Javascript': rich('Javascript', '_repr_javascript_'),
+    }
+
+    import importlib.abc, importlib.machinery, types
+
+    class IPythonStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, name, path=None, target=None):
+            if name in ('IPython', 'IPython.display'):
+                return importlib.machinery.ModuleSpec(name, self, is_package=(name == 'IPython'))
+            return None
+
+        def create_module(self, spec):
+            return None
+
+        def exec_module(self, module):
+            if module.__name__ == 'IPython':
+                module.__path__ = []
+            module.__dict__.update(display_names)
+
+    sys.meta_path.append(IPythonStandIn())
+
+    # Charts: matplotlib, when imported, draws with an inline backend whose figures become PNG
+    # results, on plt.show() and at the end of the cell that drew them (as IPython's inline
+    # backend does). MPLBACKEND set by the user wins.
+    inline_backend = '_nexus_matplotlib_inline'
+
+    def show_figures(*args, **kwargs):
+        pyplot = sys.modules.get('matplotlib.pyplot')
+        if pyplot is None:
+            return
+        for num in pyplot.get_fignums():
+            buf = io.BytesIO()
+            pyplot.figure(num).savefig(buf, format='png', bbox_inches='tight')
+            display(Image(data=buf.getvalue()))
+        pyplot.close('all')
+
+    def inline_active():
+        mpl = sys.modules.get('matplotlib')
+        try:
+            return mpl is not None and mpl.get_backend() == 'module://' + inline_backend
+        except Exception:
+            return False
+
+    class MatplotlibHook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, name, path=None, target=None):
+            if name == inline_backend:
+                return importlib.machinery.ModuleSpec(name, self)
+            if name != 'matplotlib' or os.environ.get('MPLBACKEND'):
+                return None
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, 'find_spec'):
+                    continue
+                spec = finder.find_spec(name, path, target)
+                if spec is not None and spec.loader is not None:
+                    break
+            else:
+                return None
+            real_exec = spec.loader.exec_module
+
+            def exec_module(module):
+                real_exec(module)
+                try:
+                    module.use('module://' + inline_backend)
+                except Exception:
+                    pass
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+        def create_module(self, spec):
+            return None
+
+        def exec_module(self, module):
+            from matplotlib.backend_bases import FigureManagerBase
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            module.FigureCanvas = FigureCanvasAgg
+            module.FigureManager = FigureManagerBase
+            module.show = show_figures
+
+    sys.meta_path.insert(0, MatplotlibHook())
     flags = getattr(ast, 'PyCF_ALLOW_TOP_LEVEL_AWAIT', 0)
     co_coroutine = 0x80
     loops = []
@@ -184,6 +308,11 @@ def _nexus_kernel():
         except BaseException as e:
             error = e
         ignore_sigint()
+        if error is None and inline_active():
+            try:
+                show_figures()
+            except BaseException as e:
+                error = e
         flush()
         for k, v in saved.items():
             try:

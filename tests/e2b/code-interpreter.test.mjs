@@ -80,12 +80,17 @@ describe('code interpreter', { skip: skipReason }, () => {
     assert.equal(results[0].text, '42')
   })
 
-  test('runCode: display() results are not the main result (needs IPython in the template)', T, async (t) => {
-    const probe = await sbx.commands.run('python3 -c "import IPython" 2>/dev/null && echo yes || echo no')
-    if (probe.stdout.trim() !== 'yes') return t.skip('IPython is not installed in the template')
-    const ex = await sbx.runCode('from IPython.display import display\ndisplay(5)\n7')
+  test('runCode: display() results are not the main result; rich mime types', T, async () => {
+    const ex = await sbx.runCode('from IPython.display import display, HTML\ndisplay(5)\ndisplay(HTML("<b>x</b>"))\n7')
+    assert.equal(ex.error, undefined, JSON.stringify(ex.error))
     assert.equal(ex.text, '7')
     assert.ok(ex.results.some((r) => !r.isMainResult && r.text === '5'), JSON.stringify(ex.results))
+    const html = ex.results.find((r) => r.html)
+    assert.ok(html && !html.isMainResult && html.html === '<b>x</b>', JSON.stringify(ex.results))
+    assert.deepEqual(html.formats(), ['html'], 'no unknown keys land in extra')
+    const png = await sbx.runCode('class P:\n    def _repr_png_(self): return b"\\x89PNG"\nP()')
+    assert.equal(png.results[0].png, 'iVBORw==')
+    assert.ok(png.results[0].isMainResult)
   })
 
   test('envs per execution; sandbox-level envs', T, async () => {
