@@ -2,10 +2,14 @@
 // Benchmark (not a test: it prints figures, it asserts no timings) of the nexusd E2B endpoint
 // through the unmodified `e2b` SDK, with peers measured in the same run for comparison:
 //
-//   commands.run('true') round trip     vs  `nexus sandbox exec SB -- true` (native API via CLI)
+//   commands.run('true') round trip     vs  the same Connect call straight to the agent's socket
+//                                            (what nexusd's proxy adds)
+//                                        vs  `bash -l -c true` timed inside the sandbox (process floor)
+//                                        vs  `nexus sandbox exec SB -- true` (native API via CLI)
 //                                        vs  an HTTP round trip to a trivial node server (floor)
 //                                        vs  spawning /bin/true on the host (CLI spawn cost)
-//   files.write / files.read throughput vs  raw loopback HTTP upload/download to a trivial node server
+//   files.write / files.read throughput vs  the same octet-stream upload / download straight to the
+//                                            agent's socket, and a trivial node server (floor)
 //   Sandbox.create + first command       (sandbox start latency through the endpoint)
 //
 // Run it through run.sh, which starts nexusd and sets the variables:
@@ -13,6 +17,7 @@
 // Knobs: BENCH_N (round trips, default 300), BENCH_MIB (transfer size, default 256),
 //        BENCH_CLI_N (CLI execs, default 50), BENCH_CREATE_N (creates, default 10).
 import { execFileSync, spawn } from 'node:child_process'
+import http from 'node:http'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { appendFileSync, readFileSync } from 'node:fs'
@@ -24,6 +29,7 @@ const MIB = Number(process.env.BENCH_MIB ?? 256)
 const CLI_N = Number(process.env.BENCH_CLI_N ?? 50)
 const CREATE_N = Number(process.env.BENCH_CREATE_N ?? 10)
 const NEXUS = process.env.NEXUS_BIN_DIR ? `${process.env.NEXUS_BIN_DIR}/cli/nexus` : 'nexus'
+const RUN_DIR = process.env.NEXUS_RUN_DIR  // where nexusd keeps sandboxes/<id>/agent.sock
 
 if (!process.env.E2B_API_URL || !process.env.E2B_SANDBOX_URL || !process.env.E2B_API_KEY) {
   console.error('E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY must be set: run `tests/e2b/run.sh --bench`')
@@ -73,6 +79,47 @@ async function startPeerServer() {
   return { child, url: `http://127.0.0.1:${port}` }
 }
 
+// Requests straight to a sandbox agent's Unix socket with node's own http client (keep-alive),
+// bypassing nexusd: the difference to the same call through the endpoint is the proxy's cost.
+function agentClient(sandboxId, token) {
+  const socketPath = `${RUN_DIR}/sandboxes/${sandboxId}/agent.sock`
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+  const request = (method, path, headers, body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ socketPath, agent, method, path, headers: { 'X-Access-Token': token, ...headers } }, resolve)
+      req.on('error', reject)
+      if (body instanceof Readable) body.pipe(req)
+      else req.end(body)
+    })
+  const drain = async (res) => { let n = 0; for await (const c of res) n += c.length; return n }
+  return {
+    socketPath,
+    close: () => agent.destroy(),
+    async runTrue() {
+      const msg = Buffer.from(JSON.stringify({ process: { cmd: '/bin/bash', args: ['-l', '-c', 'true'] }, stdin: false }))
+      const env = Buffer.alloc(5 + msg.length)
+      env.writeUInt32BE(msg.length, 1)
+      msg.copy(env, 5)
+      const res = await request('POST', '/process.Process/Start',
+        { 'Content-Type': 'application/connect+json', 'Connect-Protocol-Version': '1', 'Content-Length': env.length }, env)
+      const n = await drain(res)
+      if (res.statusCode !== 200 || n === 0) throw new Error(`direct Start: HTTP ${res.statusCode}`)
+    },
+    async upload(path, data) {
+      const res = await request('POST', `/files?path=${encodeURIComponent(path)}`,
+        { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length }, data)
+      await drain(res)
+      if (res.statusCode !== 200) throw new Error(`direct upload: HTTP ${res.statusCode}`)
+    },
+    async download(path) {
+      const res = await request('GET', `/files?path=${encodeURIComponent(path)}`, {})
+      const n = await drain(res)
+      if (res.statusCode !== 200) throw new Error(`direct download: HTTP ${res.statusCode}`)
+      return n
+    },
+  }
+}
+
 async function main() {
   const sdk = JSON.parse(readFileSync(new URL('./node_modules/e2b/package.json', import.meta.url), 'utf8')).version
   console.log(`# nexusd E2B endpoint benchmark: e2b SDK ${sdk}, node ${process.version}`)
@@ -91,6 +138,21 @@ async function main() {
       await sbx.commands.run('true')
       e2b.push(now() - t0)
     }
+
+    // Peer: the same Connect call straight to the agent, and the process alone inside the sandbox.
+    const direct = RUN_DIR ? agentClient(sbx.sandboxId, sbx.envdAccessToken ?? '') : null
+    const directRun = []
+    if (direct) {
+      for (let i = 0; i < 20; i++) await direct.runTrue()
+      for (let i = 0; i < N; i++) {
+        const t0 = now()
+        await direct.runTrue()
+        directRun.push(now() - t0)
+      }
+    }
+    const loop = await sbx.commands.run(
+      's=$(date +%s%N); for i in $(seq 100); do bash -l -c true; done; e=$(date +%s%N); echo $(( (e - s) / 100 ))')
+    const bashNs = Number(loop.stdout.trim())
 
     for (let i = 0; i < 20; i++) await (await fetch(peer.url + '/tiny')).text()
     const tiny = []
@@ -128,6 +190,8 @@ async function main() {
     console.log('\n## round trip latency, ms')
     console.log(`${"what".padEnd(50)} ${'n'.padStart(5)} ${'p50'.padStart(9)} ${'p90'.padStart(9)} ${'p99'.padStart(9)} ${'mean'.padStart(9)} ${'max'.padStart(9)}`)
     latencyRow("E2B SDK commands.run('true')", stats(e2b))
+    if (direct) latencyRow("  same Start RPC straight to the agent's socket", stats(directRun))
+    console.log(`${'  bash -l -c true inside the sandbox (mean of 100)'.padEnd(50)} ${'100'.padStart(5)} ${ms(bashNs / 1e6)}`)
     latencyRow(`nexus sandbox exec SB -- true (CLI)${cliNote}`, stats(cli))
     latencyRow('  host spawn of /bin/true (CLI process floor)', stats(spawnTrue))
     latencyRow('  fetch GET to a trivial node server (HTTP floor)', stats(tiny))
@@ -152,6 +216,13 @@ async function main() {
     const okStream = downStream.r.hash === want && downStream.r.n === bytes
     const okBytes = createHash('sha256').update(downBytes.r).digest('hex') === want
     const inside = (await sbx.commands.run('sha256sum /tmp/bench-octet.bin', { timeoutMs: 300_000 })).stdout.split(' ')[0]
+    let directUp = null
+    let directDown = null
+    if (direct) {
+      directUp = await timeIt(() => direct.upload('/tmp/bench-direct.bin', data))
+      directDown = await timeIt(() => direct.download('/tmp/bench-direct.bin'))
+      direct.close()
+    }
     await sbx.commands.run('rm -f /tmp/bench-*.bin')
 
     const rawUp = await timeIt(async () => {
@@ -171,6 +242,10 @@ async function main() {
     console.log(`E2B files.write Blob, useOctetStream            ${mbps(bytes, upOctet.t)}  (${upOctet.t.toFixed(0)} ms)  sha256 inside ${inside === want ? 'ok' : 'MISMATCH'}`)
     console.log(`E2B files.read format stream                    ${mbps(bytes, downStream.t)}  (${downStream.t.toFixed(0)} ms)  sha256 ${okStream ? 'ok' : 'MISMATCH'}`)
     console.log(`E2B files.read format bytes                     ${mbps(bytes, downBytes.t)}  (${downBytes.t.toFixed(0)} ms)  sha256 ${okBytes ? 'ok' : 'MISMATCH'}`)
+    if (directUp) {
+      console.log(`  octet-stream upload straight to the agent     ${mbps(bytes, directUp.t)}  (${directUp.t.toFixed(0)} ms; node http, no nexusd)`)
+      console.log(`  download straight from the agent              ${mbps(bytes, directDown.t)}  (${directDown.t.toFixed(0)} ms, ${directDown.r === bytes ? 'all bytes' : 'SHORT'})`)
+    }
     console.log(`  raw fetch upload to a trivial node server     ${mbps(bytes, rawUp.t)}  (${rawUp.t.toFixed(0)} ms, ${rawUp.r === bytes ? 'all bytes' : 'SHORT'})`)
     console.log(`  raw fetch download from a trivial node server ${mbps(bytes, rawDown.t)}  (${rawDown.t.toFixed(0)} ms, ${rawDown.r === bytes ? 'all bytes' : 'SHORT'})`)
 

@@ -170,7 +170,7 @@ export E2B_TRACK_FILE="$TRACK"
 unset E2B_DEBUG E2B_DOMAIN
 
 if [ "${1-}" = --bench ]; then
-  (cd "$HERE" && node bench.mjs)
+  (cd "$HERE" && NEXUS_RUN_DIR="$RUN" node bench.mjs)
   NODE_RC=$?
   [ "$NODE_RC" = 0 ] || fail "bench.mjs exited $NODE_RC"
   exit 0
