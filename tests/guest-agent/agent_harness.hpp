@@ -46,6 +46,7 @@ class AgentProcess {
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
       ::setenv("HOME", home_.c_str(), 1);
+      ::setenv("TMPDIR", dir_.c_str(), 1);  // kernel FIFOs go away with the test directory
       ::execl(exe, exe, "--listen", sock_.c_str(), "--single-user", "--log-level", "warning",
               static_cast<char*>(nullptr));
       ::_exit(127);

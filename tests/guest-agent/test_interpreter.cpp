@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent_harness.hpp"
 #include "common/http.hpp"
 #include "common/json.hpp"
 #include "common/uv.hpp"
@@ -43,45 +44,7 @@ bool have_program(const char* name) {
     if (!have_program(name)) FAIL(name " is not installed (tools/test installs it)");   \
   } while (0)
 
-class InterpAgent {
- public:
-  InterpAgent() {
-    char tmpl[] = "/tmp/nexus-interp-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    dir_ = tmpl;
-    home_ = dir_ + "/home";
-    fs::create_directories(home_);
-    sock_ = dir_ + "/agent.sock";
-    const char* exe = std::getenv("NEXUS_AGENT");
-    REQUIRE(exe);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::setenv("HOME", home_.c_str(), 1);
-      ::setenv("TMPDIR", dir_.c_str(), 1);  // kernel FIFOs go away with the test directory
-      ::execl(exe, exe, "--listen", sock_.c_str(), "--single-user", "--log-level", "warning",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 500 && !fs::exists(sock_); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    REQUIRE(fs::exists(sock_));
-  }
-  ~InterpAgent() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const std::string& sock() const { return sock_; }
-  const std::string& dir() const { return dir_; }
-  const std::string& home() const { return home_; }
-
- private:
-  std::string dir_, home_, sock_;
-  pid_t pid_ = -1;
-};
+using InterpAgent = agent_test::AgentProcess;
 
 struct Line {
   Json json;

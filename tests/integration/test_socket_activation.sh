@@ -33,7 +33,30 @@ free_port() {
     echo $((20000 + RANDOM % 20000))
 }
 
+# start_activator: systemd-socket-activate holds a fresh E2B port and the API socket and will
+# exec nexusd on the first connection. nexusd gets another run dir, so a socket it bound
+# itself would show up there.
 ACT_PID=""
+start_activator() {
+  PORT=$(free_port)
+  URL="http://127.0.0.1:$PORT"
+  mkdir -p "$RUN/own"
+  rm -f "$SOCK"
+  systemd-socket-activate -l "127.0.0.1:$PORT" -l "$SOCK" --fdname=e2b:nexus \
+    "$NEXUSD" --root "$ROOT" --run-dir "$RUN/own" --agent "$AGENT" --log-time --log-level debug \
+    >>"$DAEMON_LOG" 2>&1 &
+  ACT_PID=$!
+  local hexport _
+  hexport=$(printf '%04X' "$PORT")
+  for _ in $(seq 1 100); do
+    [ -S "$SOCK" ] && grep -q ":$hexport 00000000:0000 0A" /proc/net/tcp && break
+    sleep 0.05
+  done
+  check "the E2B port listens before nexusd runs" grep -q ":$hexport 00000000:0000 0A" /proc/net/tcp
+  check "the API socket exists before nexusd runs" test -S "$SOCK"
+  sleep 0.3
+  check "nothing has started nexusd yet" test "$(comm_of "$ACT_PID")" != nexusd
+}
 
 # The process behind ACT_PID is systemd-socket-activate until the first connection, then
 # nexusd (it execs in place).
@@ -60,24 +83,7 @@ wait_for_nexusd() {
 }
 
 # --- 1: the first E2B request starts nexusd ----------------------------------------------------
-# nexusd is given another run dir, so a socket it bound itself would show up there.
-mkdir -p "$RUN/own"
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT"
-rm -f "$SOCK"
-systemd-socket-activate -l "127.0.0.1:$PORT" -l "$SOCK" --fdname=e2b:nexus \
-  "$NEXUSD" --root "$ROOT" --run-dir "$RUN/own" --agent "$AGENT" --log-time --log-level debug \
-  >>"$DAEMON_LOG" 2>&1 &
-ACT_PID=$!
-hexport=$(printf '%04X' "$PORT")
-for _ in $(seq 1 100); do
-  [ -S "$SOCK" ] && grep -q ":$hexport 00000000:0000 0A" /proc/net/tcp && break
-  sleep 0.05
-done
-check "the E2B port listens before nexusd runs" grep -q ":$hexport 00000000:0000 0A" /proc/net/tcp
-check "the API socket exists before nexusd runs" test -S "$SOCK"
-sleep 0.3
-check "nothing has started nexusd yet" test "$(comm_of "$ACT_PID")" != nexusd
+start_activator
 
 resp=$(curl -s -m 30 -w '\n%{http_code}' "$URL/v2/sandboxes")
 expect_eq "the first E2B request is answered by nexusd (401 without a key)" 401 "$(echo "$resp" | tail -1)"
@@ -112,16 +118,7 @@ stop_activated
 check "nexusd left the activated API socket to its owner" test -S "$SOCK"
 
 # --- 2: the first CLI call on the Unix socket starts nexusd ------------------------------------
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT"
-rm -f "$SOCK"
-systemd-socket-activate -l "127.0.0.1:$PORT" -l "$SOCK" --fdname=e2b:nexus \
-  "$NEXUSD" --root "$ROOT" --run-dir "$RUN/own" --agent "$AGENT" --log-time --log-level debug \
-  >>"$DAEMON_LOG" 2>&1 &
-ACT_PID=$!
-for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-sleep 0.3
-check "not started before the first CLI call" test "$(comm_of "$ACT_PID")" != nexusd
+start_activator
 out=$("$NEXUS" version 2>&1)
 expect_contains "the first CLI call is answered" "nexusd" "$out"
 check "the first CLI call started nexusd" wait_for_nexusd
