@@ -34,59 +34,46 @@ Result<void> make_dirs(const std::string& dir, const User& user, bool switch_ide
   return {};
 }
 
-FileWriter::FileWriter(std::string path, std::string temp, UniqueFd fd, const User& user,
-                       bool switch_identity)
-    : path_(std::move(path)),
-      temp_(std::move(temp)),
-      fd_(std::move(fd)),
-      user_(user),
-      switch_identity_(switch_identity) {}
+FileWriter::FileWriter(std::string path, UniqueFd fd, bool created, const User& user, bool switch_identity)
+    : path_(std::move(path)), fd_(std::move(fd)), created_(created), user_(user), switch_identity_(switch_identity) {}
 
 Result<std::unique_ptr<FileWriter>> FileWriter::open(
     const std::string& path, const User& user, bool switch_identity,
     const std::optional<FileMetadata>& metadata) {
   if (path == "/") return fail(Errc::invalid_argument, "path '/' is a directory");
-  std::string dir = parent_dir(path);
-  NEXUS_TRY(make_dirs(dir, user, switch_identity));
+  NEXUS_TRY(make_dirs(parent_dir(path), user, switch_identity));
+  // As the user (fsuid), so permissions, and the symlinks followed, are the user's.
   FsIdentity as_user(user, switch_identity);
   struct stat st {};
-  mode_t mode = 0644;
-  FileMetadata md = metadata.value_or(FileMetadata());
-  if (::stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode))
-      return fail(Errc::invalid_argument, fmt::format("path '{}' is a directory", path));
-    if (S_ISREG(st.st_mode)) {
-      mode = st.st_mode & 0777;  // keep the old permissions
-      if (!metadata) md = read_metadata(path);
-    }
+  bool existed = ::stat(path.c_str(), &st) == 0;
+  if (existed && S_ISDIR(st.st_mode)) return fail(Errc::invalid_argument, fmt::format("path '{}' is a directory", path));
+  // O_NONBLOCK: a FIFO put at the path must not stall the agent (it is refused below).
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+  if (fd < 0) {
+    if (errno == EISDIR) return fail(Errc::invalid_argument, fmt::format("path '{}' is a directory", path));
+    if (errno == ENXIO) return fail(Errc::invalid_argument, fmt::format("path '{}' is not a regular file", path));
+    return fail_errno(fmt::format("opening '{}' for writing", path));
   }
-  for (int attempt = 0; attempt < 16; ++attempt) {
-    std::string temp = fmt::format("{}/.{}.upload-{}", dir, base_name(path), random_hex(6));
-    if (temp.size() >= 4096) temp = fmt::format("{}/.upload-{}", dir, random_hex(8));
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-      if (errno == EEXIST) continue;
-      return fail_errno(fmt::format("creating '{}'", path));
-    }
-    std::unique_ptr<FileWriter> w(
-        new FileWriter(path, std::move(temp), UniqueFd(fd), user, switch_identity));
-    // Before the chmod: a read-only mode would forbid setting attributes.
-    if (!md.empty()) {
-      auto r = write_metadata_fd(fd, md);
-      if (!r && metadata) return fail(std::move(r).error());  // copying old ones: best effort
-      if (r) w->metadata_ = std::move(md);
-    }
-    (void)::fchmod(fd, mode);
-    return w;
+  std::unique_ptr<FileWriter> w(new FileWriter(path, UniqueFd(fd), !existed, user, switch_identity));
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    w->created_ = false;
+    return fail(Errc::invalid_argument, fmt::format("path '{}' is not a regular file", path));
   }
-  return fail(Errc::internal, "could not create a temporary file");
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (metadata) {
+    NEXUS_TRY(write_metadata_fd(fd, *metadata));
+    w->metadata_ = *metadata;
+  } else {
+    w->metadata_ = read_metadata_fd(fd);
+  }
+  return w;
 }
 
 FileWriter::~FileWriter() {
-  if (committed_ || temp_.empty()) return;
+  if (committed_ || !created_) return;
   fd_.reset();
   FsIdentity as_user(user_, switch_identity_);
-  (void)::unlink(temp_.c_str());
+  (void)::unlink(path_.c_str());
 }
 
 Result<void> FileWriter::write(std::string_view data) {
@@ -103,13 +90,6 @@ Result<void> FileWriter::write(std::string_view data) {
 
 Result<void> FileWriter::commit() {
   if (::close(fd_.release()) != 0) return fail_errno(fmt::format("writing '{}'", path_));
-  FsIdentity as_user(user_, switch_identity_);
-  if (::rename(temp_.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    if (err == EISDIR)
-      return fail(Errc::invalid_argument, fmt::format("path '{}' is a directory", path_));
-    return fail_errno(err, fmt::format("renaming onto '{}'", path_));
-  }
   committed_ = true;
   return {};
 }

@@ -159,7 +159,7 @@ class UploadSession : public std::enable_shared_from_this<UploadSession> {
 
   void fail_with(Error e) {
     if (!error_) error_ = std::move(e);
-    current_.reset();  // removes the temp file
+    current_.reset();  // removes a file this upload created
   }
 
   Result<void> decoded(std::string_view data) {

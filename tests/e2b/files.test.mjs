@@ -40,6 +40,25 @@ describe('files', { skip: skipReason }, () => {
     assert.equal((await sbx.commands.run('cat /tmp/t/hello.txt')).stdout, 'short')
   })
 
+  test('write goes into the file in place: through symlinks, keeping inode, hard links and mode', T, async () => {
+    await sbx.commands.run('mkdir -p /tmp/inplace && cd /tmp/inplace && echo old > target && ln -sf target link && ' +
+      'ln -f target hard && chmod 640 target')
+    const inode = (await sbx.commands.run('stat -c %i /tmp/inplace/target')).stdout
+    await sbx.files.write('/tmp/inplace/link', 'via link')
+    const r = await sbx.commands.run('cd /tmp/inplace && stat -c "%F %a %i" link target && cat target hard')
+    assert.equal(r.stdout, `symbolic link 777 ${(await sbx.commands.run('stat -c %i /tmp/inplace/link')).stdout}` +
+      `regular file 640 ${inode}via linkvia link`)
+    // A file the user may write, in a directory the user may not: writable, as on E2B.
+    await sbx.commands.run('mkdir -p /opt/shared && touch /opt/shared/open.txt && chmod 666 /opt/shared/open.txt && ' +
+      'chmod 755 /opt/shared', { user: 'root' })
+    await sbx.files.write('/opt/shared/open.txt', 'user wrote this')
+    assert.equal(await sbx.files.read('/opt/shared/open.txt'), 'user wrote this')
+    assert.equal((await sbx.commands.run('ls -A /opt/shared')).stdout, 'open.txt\n', 'no temporary files left')
+    // A FIFO at the path is refused, not waited on.
+    await sbx.commands.run('mkfifo /tmp/inplace/fifo')
+    await expectReject(sbx.files.write('/tmp/inplace/fifo', 'x'), InvalidArgumentError, 'write onto a FIFO')
+  })
+
   test('write / read bytes, blob and stream', T, async () => {
     const bytes = Uint8Array.from({ length: 256 }, (_, i) => i)
     await sbx.files.write('/tmp/t/bytes.bin', bytes.buffer)

@@ -66,6 +66,25 @@ describe('watchDir', { skip: skipReason }, () => {
     assert.equal(w.events.length, n, 'no events after stop()')
   })
 
+  test('an upload gives CREATE then WRITE on its own name, nothing else', T, async () => {
+    await sbx.files.makeDir('/tmp/w-up')
+    const w = await watcher(sbx, '/tmp/w-up')
+    try {
+      await sbx.files.write('/tmp/w-up/up.txt', 'uploaded')
+      await w.wait(E.CREATE, 'up.txt')
+      await w.wait(E.WRITE, 'up.txt')
+      await sbx.files.write('/tmp/w-up/up.txt', 'again')  // an overwrite is a WRITE, not a new file
+      await waitFor(() => w.events.filter((e) => e.type === E.WRITE && e.name === 'up.txt').length >= 2,
+        { timeoutMs: 10_000, what: 'a second WRITE for the overwrite' })
+      await sleep(300)
+      assert.deepEqual([...new Set(w.events.map((e) => e.name))], ['up.txt'],
+        `only the uploaded file's name appears: ${JSON.stringify(w.events.map((e) => [e.type, e.name]))}`)
+      assert.ok(!w.events.some((e) => e.type === E.RENAME || e.type === E.REMOVE), 'no rename or remove')
+    } finally {
+      await w.handle.stop()
+    }
+  })
+
   test('recursive: events deep in the tree are named sub/deep', T, async () => {
     await sbx.files.makeDir('/tmp/w2/s1/s2')
     const w = await watcher(sbx, '/tmp/w2', { recursive: true })
