@@ -193,7 +193,18 @@ Result<void> Process::close_stdin() {
   return {};
 }
 
-bool Process::signal_tree(int sig) { return signal_process_tree(pid_, sig); }
+bool Process::signal_tree(int sig) {
+  // Once the leader is reaped its pid may be reused, but not while its session or group has
+  // members; so from then on only those members are signalled, never the pid itself.
+  return signal_process_tree(pid_, sig, /*include_leader=*/!exit_);
+}
+
+void Process::end_output() {
+  auto self = shared_from_this();
+  close_pipe(out_);
+  close_pipe(err_);
+  maybe_finish();
+}
 
 void Process::set_deadline(uint64_t ms) {
   deadline_timer_ = std::make_unique<uv::Timer>(loop_);
@@ -202,7 +213,8 @@ void Process::set_deadline(uint64_t ms) {
     deadline_hit_ = true;
     // The leader may already be gone while descendants hold the pipes: the tree search
     // also finds its session.
-    signal_process_tree(pid_, SIGKILL);
+    signal_process_tree(pid_, SIGKILL, /*include_leader=*/!exit_);
+    if (exit_) end_output();
   });
 }
 

@@ -81,6 +81,10 @@ class Process : public std::enable_shared_from_this<Process> {
   Result<void> close_stdin();
   /// Signal the process and its whole tree. False if nothing could be signalled.
   bool signal_tree(int sig);
+  /// Stop reading output (after a kill of a reaped process whose descendants still hold the
+  /// pipes): the stream ends with the leader's exit status.
+  void end_output();
+  bool finished() const { return finished_; }
   /// Kill the tree with SIGKILL after `ms` milliseconds (the Connect-Timeout-Ms lifetime).
   void set_deadline(uint64_t ms);
 

@@ -16,18 +16,25 @@ void ProcessTable::add(std::shared_ptr<Process> process) {
 
 std::shared_ptr<Process> ProcessTable::find(pid_t pid) const {
   auto it = live_.find(pid);
-  return it == live_.end() ? nullptr : it->second;
+  if (it != live_.end()) return it->second;
+  for (const auto& [raw, p] : draining_)
+    if (p->pid() == pid && !p->finished()) return p;
+  return nullptr;
 }
 
 std::shared_ptr<Process> ProcessTable::find_tag(const std::string& tag) const {
-  for (const auto& [pid, p] : live_)
+  for (const auto& p : list())
     if (p->tag() && *p->tag() == tag) return p;
   return nullptr;
 }
 
 std::vector<std::shared_ptr<Process>> ProcessTable::list() const {
+  std::map<pid_t, std::shared_ptr<Process>> by_pid;
+  for (const auto& [raw, p] : draining_)
+    if (!p->finished()) by_pid[p->pid()] = p;
+  for (const auto& [pid, p] : live_) by_pid[pid] = p;  // a reused pid: the live one wins
   std::vector<std::shared_ptr<Process>> out;
-  for (const auto& [pid, p] : live_) out.push_back(p);
+  for (auto& [pid, p] : by_pid) out.push_back(std::move(p));
   return out;
 }
 

@@ -21,13 +21,15 @@ class ProcessTable {
 
   /// Track a freshly spawned process (its pid must not be live already).
   void add(std::shared_ptr<Process> process);
-  /// A live (not yet reaped) process, or nullptr.
+  /// A process by pid, or nullptr: a live one, else one that was reaped but whose stream has
+  /// not ended (descendants still hold its output), as envd keeps a pid until its end event.
   std::shared_ptr<Process> find(pid_t pid) const;
   std::shared_ptr<Process> find_tag(const std::string& tag) const;
-  /// Live processes in pid order.
+  /// Those processes in pid order.
   std::vector<std::shared_ptr<Process>> list() const;
-  /// From the reaper: true if `pid` was ours. The pid leaves the live table at once (it
-  /// may be reused by the kernel from now on); the Process lives on until its pipes drain.
+  /// From the reaper: true if `pid` was ours. The pid leaves the live table at once (the
+  /// kernel may reuse it, and a new process of ours with it takes precedence); the Process
+  /// lives on, still findable, until its pipes drain.
   bool on_child_status(pid_t pid, int status);
   /// SIGKILL every process tree (live and draining).
   void kill_all();

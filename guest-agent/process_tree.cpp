@@ -84,7 +84,7 @@ std::set<pid_t> find_process_tree(pid_t leader, const char* proc_dir) {
   return tree;
 }
 
-bool signal_process_tree(pid_t leader, int sig) {
+bool signal_process_tree(pid_t leader, int sig, bool include_leader) {
   if (leader <= 1) return false;
   bool any = false;
   std::set<pid_t> signalled;
@@ -95,6 +95,7 @@ bool signal_process_tree(pid_t leader, int sig) {
     auto tree = find_process_tree(leader);
     bool new_found = false;
     for (pid_t p : tree) {
+      if (!include_leader && p == leader) continue;
       if (sig == SIGKILL && signalled.count(p)) continue;
       if (::kill(p, sig) == 0) any = true;
       signalled.insert(p);

@@ -26,7 +26,9 @@ bool parse_proc_stat(std::string_view text, ProcStat& out);
 std::set<pid_t> find_process_tree(pid_t leader, const char* proc_dir = "/proc");
 
 /// Send `sig` to the whole tree of `leader`. For SIGKILL, rescans a few times to catch
-/// processes forked while signalling. Returns false if nothing was found to signal.
-bool signal_process_tree(pid_t leader, int sig);
+/// processes forked while signalling. Without `include_leader` the pid `leader` itself is
+/// not signalled (it was reaped; its session and group members still are). Returns false
+/// if nothing was found to signal.
+bool signal_process_tree(pid_t leader, int sig, bool include_leader = true);
 
 }  // namespace nexus::agent

@@ -140,6 +140,22 @@ describe('commands', { skip: skipReason }, () => {
     assert.equal(await sbx.commands.kill(999_999), false, 'unknown pid -> false')
   })
 
+  test('a command whose child keeps its output open stays listed and killable until its stream ends', T, async () => {
+    const h = await sbx.commands.run('sleep 60 & echo started', { background: true })
+    await waitFor(() => h.stdout.includes('started'), { what: 'the first output' })
+    await sleep(300)  // the shell has exited by now; its child holds stdout
+    const listed = await sbx.commands.list()
+    assert.ok(listed.some((p) => p.pid === h.pid), `still listed: ${JSON.stringify(listed.map((p) => p.pid))}`)
+    assert.equal(await sbx.commands.kill(h.pid), true, 'kill is true')
+    const r = await h.wait()  // the stream ends with the shell's own status
+    assert.equal(r.exitCode, 0)
+    assert.equal(r.stdout, 'started\n')
+    await waitFor(async () => !(await sbx.commands.list()).some((p) => p.pid === h.pid), { what: 'gone from list' })
+    assert.equal(await sbx.commands.kill(h.pid), false, 'a second kill is false')
+    const left = await sbx.commands.run('pgrep -x sleep || true')
+    assert.equal(left.stdout, '', 'the child was killed with it')
+  })
+
   test('connect re-attaches to a running command', T, async () => {
     const h = await sbx.commands.run('for i in $(seq 1 15); do echo n$i; sleep 0.2; done; exit 4', { background: true })
     await sleep(500)
