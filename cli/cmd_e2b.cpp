@@ -40,14 +40,20 @@ Result<void> write_cache(const std::string& dir, const std::string& path, const 
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail(Error(ec, fmt::format("creating '{}': {}", dir, ec.message())));
-  std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return fail_errno(fmt::format("writing '{}'", tmp));
+  // A fresh file of our own (mkstemp: O_EXCL, mode 0600), never one planted in the directory.
+  std::string tmp = path + ".XXXXXX";
+  UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd) return fail_errno(fmt::format("creating a file in '{}'", dir));
   std::string text = dump_json(cache) + "\n";
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    return fail_errno(fmt::format("writing '{}'", tmp));
+  bool ok = ::fchmod(fd.get(), 0600) == 0 &&
+            ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd.get()) == 0;
+  int err = errno;
   fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_errno(fmt::format("renaming '{}'", tmp));
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) err = errno;
+    ::unlink(tmp.c_str());
+    return fail_errno(err, fmt::format("writing '{}'", path));
+  }
   return {};
 }
 

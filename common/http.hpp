@@ -59,6 +59,10 @@ struct ServerOptions {
   size_t max_body_bytes = 16 * 1024 * 1024;    ///< default read_body() limit; over: 413
   uint64_t idle_timeout_ms = 75 * 1000;        ///< keep-alive idle time before closing
   uint64_t header_timeout_ms = 30 * 1000;      ///< time allowed to send a full request head
+  /// A request body being read that stays silent this long: 408 (or a close) and the
+  /// handler's body callback gets Errc::timeout. Time the handler holds the body paused,
+  /// or has not started reading it, does not count. 0: no limit.
+  uint64_t body_idle_timeout_ms = 60 * 1000;
   size_t max_connections = 4096;
 };
 

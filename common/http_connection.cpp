@@ -337,6 +337,7 @@ int Connection::cb_headers_complete(llhttp_t* p) {
 int Connection::cb_body(llhttp_t* p, const char* at, size_t n) {
   auto* c = static_cast<Connection*>(p->data);
   c->body_seen_ += n;
+  c->arm_timer(c->options_.body_idle_timeout_ms);
   if (c->body_mode_ != BodyMode::discard) c->backlog_.append(at, n);
   return 0;
 }
@@ -357,6 +358,16 @@ void Connection::parse_error(std::string_view reason) {
   std::string why(reason);
   if (resp_ == Resp::none) respond(exchange_id_, 400, json_headers(), error_json(400, why));
   fail_body(Error(Errc::protocol, "malformed request body: " + why));
+  process();
+}
+
+void Connection::body_timed_out() {
+  keep_alive_ = false;
+  std::string msg = fmt::format("no request body bytes for {} ms", options_.body_idle_timeout_ms);
+  bool streaming = resp_ == Resp::streaming;
+  if (resp_ == Resp::none) respond(exchange_id_, 408, json_headers(), error_json(408, msg));
+  fail_body(Error(Errc::timeout, msg));
+  if (streaming) return close_now();  // a response in progress cannot be completed
   process();
 }
 
@@ -452,6 +463,7 @@ void Connection::read_body(uint64_t id, size_t limit,
     return;
   }
   body_mode_ = BodyMode::buffer;
+  arm_timer(options_.body_idle_timeout_ms);
   body_limit_ = limit == 0 ? options_.max_body_bytes : limit;
   body_done_ = std::move(done);
   uint64_t declared = 0;
@@ -478,6 +490,7 @@ void Connection::stream_body(uint64_t id, std::function<void(std::string_view)> 
     return;
   }
   body_mode_ = BodyMode::stream;
+  arm_timer(options_.body_idle_timeout_ms);
   on_data_ = std::move(on_data);
   on_end_ = std::move(on_end);
   send_continue();
@@ -493,6 +506,7 @@ void Connection::pause_body(uint64_t id) {
 void Connection::resume_body(uint64_t id) {
   if (!is_current(id) || !body_paused_) return;
   body_paused_ = false;
+  arm_timer(options_.body_idle_timeout_ms);
   process();
 }
 
@@ -530,7 +544,9 @@ void Connection::arm_timer(uint64_t ms) {
     return;
   }
   timer_->start(ms, 0, [this] {
-    if (phase_ != Phase::exchange || resp_ == Resp::done) close_now();
+    if (phase_ != Phase::exchange || resp_ == Resp::done) return close_now();
+    bool reading = !message_complete_ && !body_ended_ && !body_paused_ && body_mode_ != BodyMode::undecided;
+    if (reading) body_timed_out();
   });
 }
 

@@ -94,6 +94,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void peer_gone(bool error);
   void parse_error(std::string_view reason);
   void body_too_large();
+  void body_timed_out();
   void fail_body(Error err);
   void send(std::string data);
   void send_error_and_close(int status, std::string_view message);

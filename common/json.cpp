@@ -13,7 +13,35 @@ std::string dump_json(const Json& j, int indent) {
   return j.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
+namespace {
+
+// nlohmann's copy, dump and comparison recurse: a value nested deeper than this (sent by a
+// client, or written by hostile sandbox code) is refused before it is built.
+constexpr size_t kMaxJsonDepth = 128;
+
+bool too_deep(std::string_view text) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<Json> parse_json(std::string_view text) {
+  if (too_deep(text)) return fail(Errc::invalid_argument, fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {

@@ -18,18 +18,22 @@ constexpr size_t kSecretBytes = 20;   // 160 bits of randomness
 constexpr size_t kMaxSecretLen = 256;  // anything longer is not one of ours
 constexpr size_t kPrefixLen = 8;      // "e2b_" + 4 hex digits, safe to show
 
+std::string hex(const unsigned char* p, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kHex[p[i] >> 4]);
+    out.push_back(kHex[p[i] & 15]);
+  }
+  return out;
+}
+
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   NEXUS_CHECK(EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) == 1);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
+  return hex(md, len);
 }
 
 }  // namespace
@@ -52,6 +56,17 @@ Principal principal_for_uid(uint32_t uid) {
   char buf[4096];
   if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return Principal{res->pw_name, false};
   return Principal{fmt::format("uid-{}", uid), false};
+}
+
+std::string traffic_token_for(std::string_view access_token) {
+  if (access_token.empty()) return {};
+  static constexpr std::string_view kLabel = "nexus traffic access token v1";
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  size_t len = 0;
+  NEXUS_CHECK(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, access_token.data(), access_token.size(),
+                        reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), mac, sizeof mac,
+                        &len) != nullptr);
+  return hex(mac, std::min<size_t>(len, 16));  // 128 bits, like the access token
 }
 
 bool can_access(const Principal& p, const SandboxRecord& r) { return p.admin || r.owner == p.user; }

@@ -29,6 +29,12 @@ bool can_access(const Principal& p, const SandboxRecord& r);
 /// A user name as accepted for keys and owners: [a-z_][a-z0-9_.-]{0,31}.
 bool valid_user_name(std::string_view name);
 
+/// The sandbox's traffic access token (E2B's trafficAccessToken, which the code-interpreter
+/// SDK sends on every request to port 49999): derived from its envd access token with
+/// HMAC-SHA256, so it needs no storage and reveals nothing of the access token. Empty for an
+/// empty access token.
+std::string traffic_token_for(std::string_view access_token);
+
 class KeyService {
  public:
   explicit KeyService(Store& store) : store_(store) {}

@@ -6,6 +6,7 @@
 
 #include "common/strings.hpp"
 #include "daemon/api_util.hpp"
+#include "daemon/auth.hpp"
 
 namespace nexus::daemon::e2b {
 namespace {
@@ -29,7 +30,8 @@ std::string_view e2b_state(SandboxState s) { return s == SandboxState::paused ? 
 Json sandbox_json(const SandboxRecord& r) {
   Json j = base_json(r);
   j["envdAccessToken"] = r.access_token;
-  j["trafficAccessToken"] = nullptr;
+  auto traffic = traffic_token_for(r.access_token);
+  j["trafficAccessToken"] = traffic.empty() ? Json(nullptr) : Json(traffic);
   j["domain"] = nullptr;
   return j;
 }

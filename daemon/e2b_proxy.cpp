@@ -44,30 +44,60 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id)
     return reply_502(ex, id, fmt::format("The sandbox is running but port {} is not open", *port));
   auto socket = mgr_.agent_socket(id);
   if (!socket) return reply_502(ex, id, "The sandbox was not found");
+  // The agent takes its settings (access token, default user, envs) from nexusd alone.
+  if (head.path == "/init") {
+    http::Headers h;
+    h.set("Content-Type", "application/json");
+    return ex->respond(403, std::move(h), dump_json(Json{{"code", 403}, {"message", "/init is reserved for nexusd"}}));
+  }
 
   http::ClientRequest req;
   req.method = head.method;
   req.target = head.target;
   req.connect_timeout_ms = kConnectTimeoutMs;
+  // Hop-by-hop headers, those the client's Connection header names, and the API key (the
+  // sandbox has no business seeing it) stay here.
+  std::vector<std::string> named;
   for (const auto& [k, v] : head.headers.items())
-    if (!is_hop_header(k)) req.headers.add(k, v);
+    if (iequals(k, "Connection"))
+      for (auto& tok : split(v, ',')) {
+        size_t b = tok.find_first_not_of(" \t"), e = tok.find_last_not_of(" \t");
+        if (b != std::string::npos) named.push_back(tok.substr(b, e - b + 1));
+      }
+  auto dropped = [&](std::string_view k) {
+    if (is_hop_header(k) || iequals(k, "X-API-Key")) return true;
+    for (const auto& n : named)
+      if (iequals(k, n)) return true;
+    return false;
+  };
+  for (const auto& [k, v] : head.headers.items())
+    if (!dropped(k)) req.headers.add(k, v);
   bool body = has_request_body(head);
   req.chunked_body = body;
 
   // The call holds the exchange until the upstream response ends; the exchange's callbacks
   // hold the call only weakly, so nothing keeps the pair alive after both ends are done.
-  auto got_head = std::make_shared<bool>(false);
+  // What the upstream response did so far: nothing, a head was forwarded, or it was
+  // refused (a 1xx answer) and the client already has its 502.
+  enum class Upstream { waiting, streaming, refused };
+  auto state = std::make_shared<Upstream>(Upstream::waiting);
   auto call_slot = std::make_shared<std::weak_ptr<http::ClientCall>>();
   http::ResponseCallbacks cbs;
-  cbs.on_head = [ex, got_head](const http::ResponseHead& rh) {
-    *got_head = true;
+  cbs.on_head = [ex, state, call_slot, id](const http::ResponseHead& rh) {
+    if (rh.status < 200) {  // 1xx (an upgrade above all) is nothing an E2B client expects
+      *state = Upstream::refused;
+      reply_502(ex, id, fmt::format("The sandbox answered HTTP {}", rh.status));
+      if (auto c = call_slot->lock()) c->cancel();
+      return;
+    }
+    *state = Upstream::streaming;
     http::Headers h;
     for (const auto& [k, v] : rh.headers.items())
       if (!is_hop_header(k) || iequals(k, "content-length")) h.add(k, v);
     ex->start(rh.status, std::move(h));
   };
-  cbs.on_data = [ex, call_slot](std::string_view data) {
-    if (!ex->write(data)) return;
+  cbs.on_data = [ex, state, call_slot](std::string_view data) {
+    if (*state != Upstream::streaming || !ex->write(data)) return;
     if (ex->pending_bytes() > kHighWater) {
       auto call = call_slot->lock();
       if (!call) return;
@@ -77,11 +107,12 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id)
       });
     }
   };
-  cbs.on_end = [ex, got_head, id](Result<void> r) {
+  cbs.on_end = [ex, state, id](Result<void> r) {
+    if (*state == Upstream::refused) return;
     if (r) return ex->finish();
     if (ex->aborted()) return;
     log::debug(kLog, "sandbox {}: upstream {} {}: {}", id, ex->request().method, ex->request().path, r.error().message());
-    if (!*got_head) return reply_502(ex, id, "The sandbox is not reachable: " + r.error().message());
+    if (*state == Upstream::waiting) return reply_502(ex, id, "The sandbox is not reachable: " + r.error().message());
     ex->abort();  // the client must see a truncated response, not a complete one
   };
   auto call = http::request(loop_, http::Endpoint::unix_socket(*socket), std::move(req), std::move(cbs));

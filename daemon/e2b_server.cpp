@@ -4,7 +4,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -17,6 +20,11 @@ http::ServerOptions e2b_server_options() {
   http::ServerOptions o;
   o.max_body_bytes = 1024 * 1024;         // control-plane bodies; proxied bodies are streamed
   o.idle_timeout_ms = 65 * 1000;          // longer than undici's 4 s pool idle time (0.2)
+  // A proxied connection holds two descriptors (client and agent): leave room for the
+  // database, sandboxes and the native API under the open-file limit.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+    o.max_connections = static_cast<size_t>(std::clamp<rlim_t>((nofile.rlim_cur - 512) / 3, 64, 65536));
   return o;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // nexusd: the per-host Nexus daemon.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +101,12 @@ int main(int argc, char** argv) {
     return die("cannot find the nexus-agent binary at '" + cfg.agent_path + "' (use --agent)");
   ::signal(SIGPIPE, SIG_IGN);
   ::umask(022);
+  // Every E2B stream is a connection (and a proxied one two descriptors): use the whole
+  // open-file allowance (the soft limit is often 1024 by default).
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   std::optional<std::pair<std::string, uint16_t>> e2b_address;
   if (e2b_listen != "none" && !e2b_listen.empty()) {
     auto a = daemon::parse_listen_address(e2b_listen);

@@ -2,6 +2,8 @@
 // SandboxManager implementation.
 #include "daemon/sandbox_manager.hpp"
 
+#include "daemon/auth.hpp"
+
 #include <dirent.h>
 #include <grp.h>
 #include <sys/socket.h>
@@ -280,7 +282,8 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
   Json init = {{"envVars", r.env},
                {"defaultUser", "user"},
                {"defaultWorkdir", "/home/user"},
-               {"accessToken", r.access_token}};
+               {"accessToken", r.access_token},
+               {"trafficAccessToken", traffic_token_for(r.access_token)}};  // Nexus's own field
   std::string id = r.id;
   agent->init(init, [this, id, done, failed](Result<void> res) {
     Live* l = find_live(id);

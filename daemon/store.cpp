@@ -4,7 +4,10 @@
 
 #include "daemon/store_internal.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -121,6 +124,15 @@ void bind_record(Stmt& st, const SandboxRecord& r) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  // The database holds sandboxes' access tokens and environments: owner-only. SQLite gives
+  // the -wal and -shm files the database file's mode, so set it before they exist, and
+  // repair all three for databases made by older versions.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return fail_errno(fmt::format("opening database '{}'", path));
+  int mode_rc = ::fchmod(fd, 0600);
+  ::close(fd);
+  if (mode_rc != 0) return fail_errno(fmt::format("making database '{}' private", path));
+  for (const char* suffix : {"-wal", "-shm"}) (void)::chmod((path + suffix).c_str(), 0600);
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -38,6 +38,13 @@ bool AgentServer::authorized(const http::RequestHead& head) const {
   return got && constant_time_equal(*got, token);
 }
 
+bool AgentServer::traffic_authorized(const http::RequestHead& head) const {
+  if (authorized(head)) return true;
+  const auto& token = state_.traffic_token();
+  auto got = head.headers.get("E2B-Traffic-Access-Token");
+  return !token.empty() && got && constant_time_equal(*got, token);
+}
+
 void AgentServer::handle(std::shared_ptr<http::Exchange> ex) {
   const auto& head = ex->request();
   const std::string& path = head.path;
@@ -54,8 +61,12 @@ void AgentServer::handle(std::shared_ptr<http::Exchange> ex) {
     return handle_init(std::move(ex));
   }
 
-  // Code interpreter (E2B port 49999): the SDK sends no access token on /contexts.
-  if (InterpreterService::is_contexts_path(path)) return interpreter_.handle(std::move(ex));
+  // Code interpreter (E2B port 49999): the SDK sends the access token only on /execute, and
+  // the traffic token (when the sandbox has one) on every request.
+  if (InterpreterService::is_contexts_path(path)) {
+    if (!traffic_authorized(head)) return respond_rest_error(*ex, 401, "missing or invalid traffic access token");
+    return interpreter_.handle(std::move(ex));
+  }
 
   if (!authorized(head)) {
     if (is_rpc_path(path)) {

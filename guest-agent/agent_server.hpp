@@ -22,7 +22,10 @@ class AgentServer {
   void handle(std::shared_ptr<http::Exchange> ex);
 
  private:
+  /// The request carries the sandbox's access token (or none is set).
   bool authorized(const http::RequestHead& head) const;
+  /// Either token: what /contexts requires.
+  bool traffic_authorized(const http::RequestHead& head) const;
   void handle_init(std::shared_ptr<http::Exchange> ex);
 
   AgentState& state_;

@@ -36,10 +36,13 @@ Result<void> AgentState::apply_init(const Json& body) {
     return fail(Errc::invalid_argument, "'defaultWorkdir' must be an absolute path");
   auto token = json_string(body, "accessToken", access_token_);
   if (!token) return fail(std::move(token).error());
+  auto traffic = json_string(body, "trafficAccessToken", traffic_token_);
+  if (!traffic) return fail(std::move(traffic).error());
   env_vars_ = std::move(envs);
   if (!user->empty()) default_user_ = std::move(*user);
   default_workdir_ = std::move(*workdir);
   access_token_ = std::move(*token);
+  traffic_token_ = std::move(*traffic);
   return {};
 }
 

@@ -27,8 +27,8 @@ class AgentState {
  public:
   explicit AgentState(AgentOptions options);
 
-  /// Apply a POST /init body: envVars, defaultUser, defaultWorkdir, accessToken (all
-  /// optional; present fields replace the current values).
+  /// Apply a POST /init body: envVars, defaultUser, defaultWorkdir, accessToken and
+  /// Nexus's trafficAccessToken (all optional; present fields replace the current values).
   Result<void> apply_init(const Json& body);
 
   /// Resolve a user name ("" = the default user). unauthenticated for an unknown user.
@@ -44,6 +44,8 @@ class AgentState {
   const std::map<std::string, std::string>& env_vars() const { return env_vars_; }
   const std::string& default_workdir() const { return default_workdir_; }
   const std::string& access_token() const { return access_token_; }
+  /// The code interpreter's traffic token (E2B-Traffic-Access-Token), from /init.
+  const std::string& traffic_token() const { return traffic_token_; }
   /// Where passwd and group are read (for owner names).
   const std::string& etc_dir() const { return options_.etc_dir; }
 
@@ -54,6 +56,7 @@ class AgentState {
   std::string default_user_ = "user";
   std::string default_workdir_;
   std::string access_token_;
+  std::string traffic_token_;
   std::string self_home_;  ///< single-user mode: $HOME of the agent
 };
 

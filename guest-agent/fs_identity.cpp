@@ -2,6 +2,8 @@
 // Scoped fsuid/fsgid/groups switch.
 #include "guest-agent/fs_identity.hpp"
 
+#include <sys/stat.h>
+
 #include <grp.h>
 #include <sys/fsuid.h>
 #include <unistd.h>
@@ -30,6 +32,13 @@ FsIdentity::~FsIdentity() {
   ::setfsuid(saved_uid_);
   ::setfsgid(saved_gid_);
   (void)::setgroups(saved_groups_.size(), saved_groups_.data());
+}
+
+bool user_can_enter(const std::string& path, const User& user, bool switch_identity) {
+  FsIdentity as_user(user, switch_identity);
+  struct stat st {};
+  // Resolving "dir/." needs search permission on dir itself.
+  return ::stat((path == "/" ? path : path + "/.").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 }  // namespace nexus::agent

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <string>
 #include <vector>
 
 #include "guest-agent/users.hpp"
@@ -30,5 +31,10 @@ class FsIdentity {
   gid_t saved_gid_ = 0;
   std::vector<gid_t> saved_groups_;
 };
+
+/// Whether `user` can make `path` its working directory: it resolves, as that user, to a
+/// directory the user may search. (Checked as the user, so a caller learns nothing about
+/// directories it cannot reach.)
+bool user_can_enter(const std::string& path, const User& user, bool switch_identity);
 
 }  // namespace nexus::agent

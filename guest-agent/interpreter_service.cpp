@@ -2,6 +2,8 @@
 // /execute and /contexts routing, request validation and the context registry.
 #include "guest-agent/interpreter_service.hpp"
 
+#include "guest-agent/fs_identity.hpp"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -85,8 +87,9 @@ void InterpreterService::handle(std::shared_ptr<http::Exchange> ex) {
   const auto& head = ex->request();
   std::string_view path = head.path;
   const std::string& method = head.method;
-  auto with_body = [this, ex](void (InterpreterService::*fn)(std::shared_ptr<http::Exchange>, std::string)) {
-    ex->read_body(kMaxRequestBytes, [this, ex, fn](Result<std::string> body) {
+  auto with_body = [this, ex, path](void (InterpreterService::*fn)(std::shared_ptr<http::Exchange>, std::string)) {
+    size_t limit = is_execute_path(path) ? kMaxRequestBytes : kMaxContextRequestBytes;
+    ex->read_body(limit, [this, ex, fn](Result<std::string> body) {
       if (!body) return;  // too large (the server answered 413) or the client went away
       (this->*fn)(ex, std::move(*body));
     });
@@ -194,8 +197,7 @@ Result<std::shared_ptr<Context>> InterpreterService::make_context(Language langu
   if (!user) return fail(std::move(user).error());
   auto dir = resolve_path(cwd, user->home);
   if (!dir) return fail(std::move(dir).error());
-  struct stat st {};
-  if (::stat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+  if (!user_can_enter(*dir, *user, state_.switch_identity()))
     return fail(Errc::invalid_argument, fmt::format("cwd '{}' is not a directory", *dir));
   auto ctx = std::make_shared<Context>(loop_, state_, new_context_id(), language, *dir);
   if (auto r = ctx->ensure_kernel(); !r) return fail(std::move(r).error());

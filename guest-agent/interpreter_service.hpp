@@ -21,7 +21,8 @@ namespace nexus::agent {
 
 class InterpreterService {
  public:
-  static constexpr size_t kMaxRequestBytes = 16 * 1024 * 1024;
+  static constexpr size_t kMaxRequestBytes = 16 * 1024 * 1024;  ///< /execute (code and env)
+  static constexpr size_t kMaxContextRequestBytes = 64 * 1024;   ///< /contexts
   static constexpr size_t kMaxContexts = 256;
 
   InterpreterService(uv::Loop& loop, const AgentState& state);

@@ -2,6 +2,8 @@
 // process.Process RPC handlers.
 #include "guest-agent/process_service.hpp"
 
+#include "guest-agent/fs_identity.hpp"
+
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -180,8 +182,7 @@ void ProcessService::start(std::shared_ptr<http::Exchange> ex, const Json& req) 
 
   auto dir = resolve_path(*cwd, user->home, state_.default_workdir());
   if (!dir) return stream_fail(dir.error());
-  struct stat st {};
-  if (::stat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+  if (!user_can_enter(*dir, *user, state_.switch_identity()))
     return respond_stream_error(*ex, invalid(fmt::format("cwd '{}' does not exist", *dir)));
 
   SpawnOptions so;

@@ -420,3 +420,50 @@ TEST_CASE("timeouts and connection limits", "[http]") {
   CHECK(body_of(r1) == "/1|");
   CHECK(r2.empty());
 }
+
+TEST_CASE("a request body that stops arriving is cut off with 408", "[http]") {
+  Fixture f;
+  ServerOptions opts;
+  opts.body_idle_timeout_ms = 200;
+  std::optional<Result<std::string>> got;
+  f.start(
+      [&](std::shared_ptr<Exchange> ex) {
+        ex->read_body(0, [&, ex](Result<std::string> body) {
+          got = std::move(body);
+          if (*got) ex->respond(200, {}, "read " + std::to_string((*got)->size()));
+        });
+      },
+      opts);
+  // Headers and half the body, then silence: 408, the connection closes, the handler is told.
+  auto stalled = std::async(std::launch::async, [t = f.unix_target()] {
+    int fd = raw_connect(t);
+    raw_send(fd, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");
+    auto start = std::chrono::steady_clock::now();
+    std::string all = raw_read_all(fd);
+    close(fd);
+    return std::make_pair(all, std::chrono::steady_clock::now() - start);
+  });
+  auto [all, took] = await(f.loop, stalled);
+  CHECK(all.rfind("HTTP/1.1 408 ", 0) == 0);
+  CHECK(took < 3s);
+  REQUIRE(got);
+  REQUIRE_FALSE(*got);
+  CHECK(got->error().is(Errc::timeout));
+
+  // A body that keeps trickling in, slower than the timeout in total but never silent that
+  // long, is read to the end.
+  got.reset();
+  auto trickle = std::async(std::launch::async, [t = f.unix_target()] {
+    int fd = raw_connect(t);
+    raw_send(fd, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
+    for (char c : std::string("abcde")) {
+      std::this_thread::sleep_for(100ms);
+      raw_send(fd, std::string(1, c));
+    }
+    std::string carry;
+    std::string r = raw_read_response(fd, carry);
+    close(fd);
+    return r;
+  });
+  CHECK(body_of(await(f.loop, trickle)) == "read 5");
+}

@@ -44,6 +44,23 @@ TEST_CASE("malformed JSON is an error, not an exception", "[json]") {
   CHECK(json_int(*good, "missing", 7).value() == 7);
 }
 
+TEST_CASE("deeply nested JSON is refused before it is built", "[json]") {
+  // nlohmann's copy and dump recurse: 200000 levels from a hostile kernel crashed the agent.
+  std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  auto r = parse_json(deep);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().is(Errc::invalid_argument));
+  CHECK(r.error().message().find("deeper") != std::string::npos);
+  std::string ok = std::string(128, '[') + std::string(128, ']');
+  CHECK(parse_json(ok));
+  CHECK_FALSE(parse_json(std::string(129, '{') ));
+  // Brackets inside strings do not count; escaped quotes do not end a string.
+  std::string in_string = R"({"s": ")" + std::string(1000, '[') + R"(\"[[[", "n": [[1]]})";
+  auto s = parse_json(in_string);
+  REQUIRE(s);
+  CHECK((*s)["n"][0][0] == 1);
+}
+
 TEST_CASE("hostile numbers are errors, not crashes", "[json]") {
   // Found by tests/fuzz/fuzz_api_json: 1e400 made nlohmann throw out_of_range.
   auto huge = parse_json(R"({"timeout_seconds": 1e400})");

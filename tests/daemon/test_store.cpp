@@ -3,6 +3,7 @@
 #include <catch.hpp>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -115,4 +116,29 @@ TEST_CASE("the API form of a sandbox says active for running", "[record]") {
   CHECK(parse_state("paused", s));
   CHECK(s == SandboxState::paused);
   CHECK_FALSE(parse_state("running", s));
+}
+
+TEST_CASE("the database and its WAL files are private to root", "[store]") {
+  TempDir dir;
+  std::string db = dir.path + "/nexus.db";
+  auto mode_of = [](const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777) : -1;
+  };
+  {
+    auto store = Store::open(db);
+    REQUIRE(store);
+    REQUIRE((*store)->insert(sample("sb_a")));  // makes the WAL exist
+    CHECK(mode_of(db) == 0600);
+    CHECK(mode_of(db + "-wal") == 0600);
+    CHECK(mode_of(db + "-shm") == 0600);
+  }
+  // A database left world-readable by an older nexusd is repaired on open.
+  REQUIRE(::chmod(db.c_str(), 0644) == 0);
+  (void)::chmod((db + "-wal").c_str(), 0644);
+  auto store = Store::open(db);
+  REQUIRE(store);
+  CHECK(mode_of(db) == 0600);
+  int wal = mode_of(db + "-wal");
+  CHECK((wal == -1 || wal == 0600));
 }

@@ -65,6 +65,35 @@ describe('two users', { skip: multiSkip }, () => {
     assert.ok(b.envdAccessToken, 'create returned an envdAccessToken (B.2)')
   })
 
+  test("code-interpreter traffic needs the sandbox's traffic token; /init is nexusd's alone", T, async () => {
+    assert.ok(b.trafficAccessToken, 'create returned a trafficAccessToken')
+    assert.notEqual(b.trafficAccessToken, b.envdAccessToken)
+    const route = { 'E2b-Sandbox-Id': b.sandboxId, 'E2b-Sandbox-Port': '49999', 'Content-Type': 'application/json' }
+    // Only the id (or alice's tokens): no listing, creating or deleting contexts.
+    for (const extra of [{}, { 'E2B-Traffic-Access-Token': a.trafficAccessToken }, { 'X-Access-Token': a.envdAccessToken }]) {
+      const list = await raw('/contexts', { headers: { ...route, ...extra } })
+      assert.equal(list.status, 401, `GET /contexts with ${JSON.stringify(Object.keys(extra))}: ${list.text}`)
+      const made = await raw('/contexts', { method: 'POST', headers: { ...route, ...extra }, body: '{"language":"python"}' })
+      assert.equal(made.status, 401, `POST /contexts: ${made.text}`)
+    }
+    const ok = await raw('/contexts', { headers: { ...route, 'E2B-Traffic-Access-Token': b.trafficAccessToken } })
+    assert.equal(ok.status, 200, ok.text)
+    assert.ok(Array.isArray(ok.json))
+    // /init (the agent's settings: access token, default user) cannot be reached from outside,
+    // not even with the sandbox's own access token.
+    for (const port of ['49983', '49999']) {
+      const init = await raw('/init', {
+        method: 'POST',
+        headers: { ...route, 'E2b-Sandbox-Port': port, 'X-Access-Token': b.envdAccessToken },
+        body: JSON.stringify({ accessToken: '', defaultUser: 'root' }),
+      })
+      assert.equal(init.status, 403, `/init on port ${port}: ${init.text}`)
+    }
+    const intruder = new Sandbox({ sandboxId: b.sandboxId, envdVersion: '0.6.13' })
+    await expectReject(intruder.files.read('/tmp/bob-secret'), Error, 'still locked after the /init attempts')
+    assert.equal((await b.commands.run('whoami')).stdout, 'user\n', 'the default user is unchanged')
+  })
+
   test('admin can kill another user\'s sandbox', T, async () => {
     const c = await create({ timeoutMs: 60_000, apiKey: KEY_B })
     assert.equal(await Sandbox.kill(c.sandboxId, { apiKey: ADMIN_KEY }), true)

@@ -604,7 +604,7 @@ TEST_CASE("interpreter: garbage from the kernel is dropped", "[interpreter]") {
   InterpAgent agent;
   InterpClient c(agent);
   // User code can reach the driver's events FIFO; what it writes there must not break the
-  // stream: malformed lines, unknown ids and invalid UTF-8 are dropped.
+  // stream: malformed lines, unknown ids, invalid UTF-8 and absurd nesting are dropped.
   auto r = c.execute({{"code",
                        "import os\n"
                        "for fd in os.listdir('/proc/self/fd'):\n"
@@ -615,6 +615,10 @@ TEST_CASE("interpreter: garbage from the kernel is dropped", "[interpreter]") {
                        "    if '.nexus-kernel-' in target:\n"
                        "        os.write(int(fd), b'not json\\n{\"type\":\"done\",\"id\":999999}\\n"
                        "\\xff\\xfe{\\n[1,2]\\n{\"type\":\"result\",\"id\":\"x\"}\\n')\n"
+                       // Nesting deep enough to overflow a recursive copy (it crashed PID 1).
+                       "        for i in range(1, 4):\n"
+                       "            os.write(int(fd), b'{\"type\":\"result\",\"id\":%d,\"json\":' % i"
+                       " + b'[' * 200000 + b']' * 200000 + b'}\\n')\n"
                        "'still fine'"}});
   check_framing(r);
   CHECK(r.main_result().value_or("") == "still fine");
