@@ -7,6 +7,7 @@
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "daemon/e2b_signature.hpp"
 
 namespace nexus::daemon {
 namespace {
@@ -37,7 +38,49 @@ bool is_hop_header(std::string_view name) {
   return false;
 }
 
-void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id) {
+bool E2bProxy::is_signed(const http::RequestHead& head) {
+  if (head.path != "/files" || head.headers.has("X-Access-Token")) return false;
+  return parse_query(head.query).count("signature") > 0;
+}
+
+void E2bProxy::handle_signed(std::shared_ptr<http::Exchange> ex, const std::string& id) {
+  const auto& head = ex->request();
+  auto unauthorized = [&](std::string_view why) {
+    http::Headers h;
+    h.set("Content-Type", "application/json");
+    ex->respond(401, std::move(h), dump_json(Json{{"code", 401}, {"message", why}}));
+  };
+  auto q = parse_query(head.query);
+  std::string_view op = head.method == "GET" || head.method == "HEAD" ? "read" : head.method == "POST" ? "write" : "";
+  if (op.empty()) return unauthorized("a signed URL is for GET (download) or POST (upload)");
+  std::optional<int64_t> expiration;
+  if (auto it = q.find("signature_expiration"); it != q.end()) {
+    auto n = parse_int(it->second);
+    if (!n) return unauthorized("invalid signature_expiration");
+    if (*n * 1000 < unix_now_ms()) return unauthorized("the signature has expired");
+    expiration = *n;
+  }
+  const std::string& signature = q["signature"];
+  std::string user = q.count("username") ? q["username"] : "";
+  std::string path = q.count("path") ? q["path"] : "";
+  auto matches = [&](const SandboxRecord& r) {
+    return r.state == SandboxState::running && !r.access_token.empty() &&
+           e2b::constant_time_equal(signature, e2b::file_signature(path, op, user, r.access_token, expiration));
+  };
+  if (!id.empty()) {
+    auto r = mgr_.get(id);
+    if (!r || r->state != SandboxState::running) return reply_502(ex, id, "The sandbox was not found");
+    if (!matches(*r)) return unauthorized("invalid signature");
+    return handle(std::move(ex), id, r->access_token);
+  }
+  auto all = mgr_.list(false);
+  if (!all) return unauthorized("invalid signature");
+  for (const auto& r : *all)
+    if (matches(r)) return handle(std::move(ex), r.id, r.access_token);
+  unauthorized("invalid signature (or the sandbox is not running)");
+}
+
+void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id, const std::string& access_token) {
   const auto& head = ex->request();
   auto port = head.headers.get("E2b-Sandbox-Port");
   if (port && *port != "49983" && *port != "49999")
@@ -71,7 +114,8 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id)
     return false;
   };
   for (const auto& [k, v] : head.headers.items())
-    if (!dropped(k)) req.headers.add(k, v);
+    if (!dropped(k) && !(iequals(k, "X-Access-Token") && !access_token.empty())) req.headers.add(k, v);
+  if (!access_token.empty()) req.headers.set("X-Access-Token", access_token);
   bool body = has_request_body(head);
   req.chunked_body = body;
 

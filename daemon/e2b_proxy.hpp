@@ -19,7 +19,16 @@ namespace nexus::daemon {
 class E2bProxy {
  public:
   E2bProxy(uv::Loop& loop, SandboxManager& mgr) : loop_(loop), mgr_(mgr) {}
-  void handle(std::shared_ptr<http::Exchange> ex, const std::string& sandbox_id);
+  /// Forward to `sandbox_id`'s agent; with `access_token` set, as a request carrying it.
+  void handle(std::shared_ptr<http::Exchange> ex, const std::string& sandbox_id,
+              const std::string& access_token = {});
+  /// A /files request authorised by a URL signature instead of a token (B.4): the signature
+  /// is checked here against the sandbox named by `sandbox_id`, or, when the caller sent no
+  /// E2b-Sandbox-Id (a plain fetch of a signed URL), against every running sandbox; a match
+  /// is forwarded with that sandbox's token, anything else answers 401.
+  void handle_signed(std::shared_ptr<http::Exchange> ex, const std::string& sandbox_id);
+  /// Whether `ex` is such a request (a `signature` query parameter, no X-Access-Token).
+  static bool is_signed(const http::RequestHead& head);
 
  private:
   uv::Loop& loop_;

@@ -93,7 +93,10 @@ Result<void> E2bServer::listen_fd(UniqueFd fd) {
 
 void E2bServer::handle(std::shared_ptr<http::Exchange> ex) {
   auto id = ex->request().headers.get("E2b-Sandbox-Id");
-  if (id && !id->empty()) return proxy_.handle(std::move(ex), std::string(*id));
+  std::string sandbox = id ? std::string(*id) : std::string();
+  // Signed /files URLs work even when fetched plainly, without the routing header.
+  if (E2bProxy::is_signed(ex->request())) return proxy_.handle_signed(std::move(ex), sandbox);
+  if (!sandbox.empty()) return proxy_.handle(std::move(ex), sandbox);
   control_.handle(std::move(ex));
 }
 

@@ -2,7 +2,7 @@
 // Files (e2b-protocol.md §B.4, B.5, C.6, C.7): GET/POST /files and the filesystem.Filesystem
 // unary RPCs (Stat, ListDir, MakeDir, Move, Remove), through sbx.files of the unmodified SDK.
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -57,6 +57,44 @@ describe('files', { skip: skipReason }, () => {
     // A FIFO at the path is refused, not waited on.
     await sbx.commands.run('mkfifo /tmp/inplace/fifo')
     await expectReject(sbx.files.write('/tmp/inplace/fifo', 'x'), InvalidArgumentError, 'write onto a FIFO')
+  })
+
+  test('signed URLs: downloadUrl / uploadUrl work with a plain fetch; altered or expired ones get 401', T, async () => {
+    await sbx.files.write('/tmp/signed/a.txt', 'signed content')
+    const down = await sbx.downloadUrl('/tmp/signed/a.txt')
+    assert.match(down, /[?&]signature=v1_/)
+    let r = await fetch(down)  // no E2b-Sandbox-Id, no token: the signature alone
+    assert.equal(r.status, 200)
+    assert.equal(await r.text(), 'signed content')
+
+    const up = await sbx.uploadUrl('/tmp/signed/b.txt')
+    const form = new FormData()
+    form.append('file', new Blob(['uploaded through a signed URL']), 'b.txt')
+    r = await fetch(up, { method: 'POST', body: form })
+    assert.equal(r.status, 200, await r.clone().text())
+    assert.equal(await sbx.files.read('/tmp/signed/b.txt'), 'uploaded through a signed URL')
+
+    const timed = await sbx.downloadUrl('/tmp/signed/a.txt', { useSignatureExpiration: 60 })
+    assert.match(timed, /signature_expiration=\d+/)
+    assert.equal((await fetch(timed)).status, 200)
+
+    // The signature covers the path, the operation and the expiry.
+    const other = new URL(down)
+    other.searchParams.set('path', '/etc/passwd')
+    assert.equal((await fetch(other)).status, 401, 'another path with the same signature')
+    assert.equal((await fetch(down, { method: 'POST', body: form })).status, 401, 'a read signature used to write')
+    const stretched = new URL(timed)
+    stretched.searchParams.set('signature_expiration', String(Number(stretched.searchParams.get('signature_expiration')) + 3600))
+    assert.equal((await fetch(stretched)).status, 401, 'a changed expiry')
+    const past = Math.floor(Date.now() / 1000) - 10
+    const sig = 'v1_' + createHash('sha256').update(`/tmp/signed/a.txt:read::${sbx.envdAccessToken}:${past}`).digest('base64').replace(/=+$/, '')
+    const expired = new URL(down)
+    expired.searchParams.set('signature', sig)
+    expired.searchParams.set('signature_expiration', String(past))
+    r = await fetch(expired)
+    assert.equal(r.status, 401)
+    assert.match((await r.json()).message, /expired/)
+    assert.equal((await fetch(down.replace(/signature=[^&]+/, 'signature=v1_forged'))).status, 401, 'a forged signature')
   })
 
   test('write / read bytes, blob and stream', T, async () => {
