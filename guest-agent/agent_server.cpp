@@ -87,7 +87,7 @@ void AgentServer::handle(std::shared_ptr<http::Exchange> ex) {
     return ex->respond(200, std::move(h), dump_json(j));
   }
   if (path == "/files") {
-    if (method == "GET") return files_.download(std::move(ex));
+    if (method == "GET" || method == "HEAD") return files_.download(std::move(ex));
     if (method == "POST") return files_.upload(std::move(ex));
     return respond_rest_error(*ex, 405, "method not allowed");
   }

@@ -15,6 +15,7 @@
 #include "common/strings.hpp"
 #include "guest-agent/file_writer.hpp"
 #include "guest-agent/fs_identity.hpp"
+#include "guest-agent/byte_range.hpp"
 #include "guest-agent/gzip_inflater.hpp"
 #include "common/json.hpp"
 #include "guest-agent/multipart.hpp"
@@ -321,11 +322,34 @@ void FilesService::download(std::shared_ptr<http::Exchange> ex) {
     return respond_rest_error(*ex, 400, fmt::format("path '{}' is not a regular file", *path));
   int fl = ::fcntl(fd.get(), F_GETFL);
   if (fl >= 0) (void)::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+  auto size = static_cast<uint64_t>(st.st_size);
+  // One byte range, as envd's ServeContent; with If-Range (whose validator we do not keep)
+  // the whole file, which is always a correct answer.
+  auto range_header = ex->request().headers.get("Range");
+  ByteRange range;
+  if (range_header && !ex->request().headers.has("If-Range")) range = parse_byte_range(*range_header, size);
   http::Headers h;
   h.set("Content-Type", "application/octet-stream");
-  h.set("Content-Length", std::to_string(st.st_size));
-  ex->start(200, std::move(h));
-  auto pump = std::make_shared<DownloadPump>(ex, std::move(fd), static_cast<uint64_t>(st.st_size));
+  h.set("Accept-Ranges", "bytes");
+  if (range.kind == ByteRange::Kind::unsatisfiable) {
+    h.set("Content-Range", fmt::format("bytes */{}", size));
+    h.set("Content-Type", "application/json");
+    return ex->respond(416, std::move(h),
+                       dump_json(Json{{"code", 416}, {"message", fmt::format("range not satisfiable for {} bytes", size)}}));
+  }
+  int status = 200;
+  uint64_t length = size;
+  if (range.kind == ByteRange::Kind::partial) {
+    if (::lseek(fd.get(), static_cast<off_t>(range.start), SEEK_SET) < 0)
+      return respond_rest_error(*ex, 500, fmt::format("seeking in '{}' failed", *path));
+    status = 206;
+    length = range.length;
+    h.set("Content-Range", fmt::format("bytes {}-{}/{}", range.start, range.start + range.length - 1, size));
+  }
+  h.set("Content-Length", std::to_string(length));
+  ex->start(status, std::move(h));
+  if (ex->request().method == "HEAD") return ex->finish();
+  auto pump = std::make_shared<DownloadPump>(ex, std::move(fd), length);
   std::weak_ptr<DownloadPump> weak = pump;
   ex->on_abort([weak] {
     if (auto p = weak.lock()) p->cancel();

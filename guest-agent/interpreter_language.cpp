@@ -25,11 +25,11 @@ Result<Language> parse_language(std::string_view name) {
   if (n == "bash") return Language::bash;
   if (n == "typescript" || n == "ts" || n == "r" || n == "java") {
     std::string canonical = n == "ts" ? "typescript" : n;
-    return fail(Errc::invalid_argument,
+    return fail(Errc::not_found,
                 fmt::format("Language '{}' is not supported by this sandbox (supported: {})",
                             canonical, kSupported));
   }
-  return fail(Errc::invalid_argument,
+  return fail(Errc::not_found,
               fmt::format("Unknown language '{}' (supported: {})", std::string(name), kSupported));
 }
 

@@ -11,7 +11,7 @@ namespace nexus::agent {
 enum class Language { python, javascript, bash };
 
 /// Normalise a request's language the way the E2B server does (case-insensitive, "js" ->
-/// javascript; "" -> python). invalid_argument for languages this agent cannot run, with a
+/// javascript; "" -> python). not_found for languages this agent cannot run, with a
 /// message that says which ones it can.
 Result<Language> parse_language(std::string_view name);
 

@@ -150,7 +150,8 @@ void InterpreterService::execute(std::shared_ptr<http::Exchange> ex, std::string
     if (!ctx) return respond_text(*ex, 404, fmt::format("Context {} not found", *context_id));
   } else {
     auto lang = parse_language(*language);
-    if (!lang) return respond_text(*ex, 400, lang.error().message());
+    // 404: the code-interpreter SDK shows a 404's text (NotFoundError), not a 400's.
+    if (!lang) return respond_text(*ex, 404, lang.error().message());
     auto c = default_context(*lang);
     if (!c) return respond_text(*ex, 500, c.error().message());
     ctx = std::move(*c);
@@ -168,7 +169,7 @@ void InterpreterService::create_context(std::shared_ptr<http::Exchange> ex, std:
   auto cwd = json_string(*req, "cwd");
   if (!cwd) return respond_text(*ex, 400, cwd.error().message());
   auto lang = parse_language(*language);
-  if (!lang) return respond_text(*ex, 400, lang.error().message());
+  if (!lang) return respond_text(*ex, 404, lang.error().message());
   auto ctx = make_context(*lang, *cwd);
   if (!ctx) {
     int status = ctx.error().is(Errc::invalid_argument) ? 400 : 500;
@@ -178,6 +179,7 @@ void InterpreterService::create_context(std::shared_ptr<http::Exchange> ex, std:
 }
 
 void InterpreterService::list_contexts(http::Exchange& ex) {
+  ensure_listed_defaults();
   Json out = Json::array();
   for (const auto& c : contexts_) out.push_back(c->describe());
   respond_json(ex, 200, out);
@@ -190,7 +192,7 @@ std::shared_ptr<Context> InterpreterService::find(std::string_view id) const {
 }
 
 Result<std::shared_ptr<Context>> InterpreterService::make_context(Language language,
-                                                                  std::string_view cwd) {
+                                                                  std::string_view cwd, bool lazy) {
   if (contexts_.size() >= kMaxContexts)
     return fail(Errc::too_large, fmt::format("too many contexts (at most {})", kMaxContexts));
   auto user = state_.resolve_user("");
@@ -200,13 +202,25 @@ Result<std::shared_ptr<Context>> InterpreterService::make_context(Language langu
   if (!user_can_enter(*dir, *user, state_.switch_identity()))
     return fail(Errc::invalid_argument, fmt::format("cwd '{}' is not a directory", *dir));
   auto ctx = std::make_shared<Context>(loop_, state_, new_context_id(), language, *dir);
-  if (auto r = ctx->ensure_kernel(); !r) return fail(std::move(r).error());
+  if (!lazy)
+    if (auto r = ctx->ensure_kernel(); !r) return fail(std::move(r).error());
   contexts_.push_back(ctx);
   log::debug("interpreter", "created {} context '{}' in '{}'", language_name(language), ctx->id(), *dir);
   return ctx;
 }
 
+void InterpreterService::ensure_listed_defaults() {
+  if (defaults_listed_) return;
+  defaults_listed_ = true;
+  for (Language language : {Language::python, Language::javascript}) {
+    if (defaults_.count(language)) continue;
+    auto ctx = make_context(language, "", /*lazy=*/true);
+    if (ctx) defaults_[language] = (*ctx)->id();  // else made (and its error shown) on first use
+  }
+}
+
 Result<std::shared_ptr<Context>> InterpreterService::default_context(Language language) {
+  ensure_listed_defaults();
   if (auto it = defaults_.find(language); it != defaults_.end())
     if (auto c = find(it->second)) return c;
   auto ctx = make_context(language, "");

@@ -42,14 +42,19 @@ class InterpreterService {
   void create_context(std::shared_ptr<http::Exchange> ex, std::string body);
   void list_contexts(http::Exchange& ex);
   std::shared_ptr<Context> find(std::string_view id) const;
-  Result<std::shared_ptr<Context>> make_context(Language language, std::string_view cwd);
+  /// A new context; its kernel starts now, or with `lazy` on its first execution.
+  Result<std::shared_ptr<Context>> make_context(Language language, std::string_view cwd, bool lazy = false);
   Result<std::shared_ptr<Context>> default_context(Language language);
+  /// The real server starts with default python and javascript contexts, and lists them:
+  /// so do we, once, but their kernels start only when first used.
+  void ensure_listed_defaults();
   void remove(const std::string& id);
 
   uv::Loop& loop_;
   const AgentState& state_;
   std::vector<std::shared_ptr<Context>> contexts_;  ///< in creation order
   std::map<Language, std::string> defaults_;        ///< language -> default context id
+  bool defaults_listed_ = false;
 };
 
 }  // namespace nexus::agent

@@ -71,10 +71,10 @@ std::string Utf8Carry::flush() {
 }
 
 std::string strip_result_quotes(std::string text) {
-  if (text.size() >= 2) {
-    char q = text.front();
-    if ((q == '\'' || q == '"') && text.back() == q) return text.substr(1, text.size() - 2);
-  }
+  // Exactly the real server's rule: single quotes only ("it's" keeps its double quotes),
+  // and a lone "'" becomes empty.
+  if (!text.empty() && text.front() == '\'' && text.back() == '\'')
+    return text.size() >= 2 ? text.substr(1, text.size() - 2) : std::string();
   return text;
 }
 

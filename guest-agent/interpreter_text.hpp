@@ -38,7 +38,7 @@ class Utf8Carry {
   std::string carry_;
 };
 
-/// The E2B server's text/plain rule: strip one pair of surrounding quotes ('abc' -> abc).
+/// The E2B server's text/plain rule: strip one pair of surrounding single quotes ('abc' -> abc).
 std::string strip_result_quotes(std::string text);
 
 }  // namespace nexus::agent

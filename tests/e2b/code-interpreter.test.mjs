@@ -123,6 +123,26 @@ describe('code interpreter', { skip: skipReason }, () => {
     assert.equal(b.logs.stdout.join(''), 'bx\n')
   })
 
+  test('a fresh sandbox lists its default python and javascript contexts', T, async () => {
+    const fresh = await create({ timeoutMs: 60_000 }, Sandbox)
+    const listed = await fresh.listCodeContexts()
+    assert.deepEqual(listed.map((c) => c.language), ['python', 'javascript'])
+    for (const c of listed) assert.equal(c.cwd, '/home/user')
+    // The listed python context is the default one runCode uses.
+    await fresh.runCode('shared = 41')
+    assert.equal((await fresh.runCode('shared + 1', { context: listed[0] })).text, '42')
+    await fresh.kill()
+  })
+
+  test('a language without a kernel here: NotFoundError that says which languages there are', T, async () => {
+    for (const language of ['r', 'java', 'typescript']) {
+      const err = await expectReject(sbx.runCode('1', { language }), NotFoundError, `runCode in ${language}`)
+      assert.match(err.message, /not supported.*python, javascript/)
+    }
+    const err = await expectReject(sbx.createCodeContext({ language: 'cobol' }), NotFoundError, 'createCodeContext cobol')
+    assert.match(err.message, /Unknown language 'cobol'/)
+  })
+
   test('contexts: create (cwd, language), run in it, list, restart, remove', T, async () => {
     const ctx = await sbx.createCodeContext({ cwd: '/tmp', language: 'python' })
     assert.equal(typeof ctx.id, 'string')

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { FileNotFoundError, FileType, InvalidArgumentError, SandboxError } from 'e2b'
-import { create, expectReject, killAll, sha256, sha256Stream, skipReason } from './lib.mjs'
+import { create, envdHeaders, expectReject, killAll, raw, sha256, sha256Stream, skipReason } from './lib.mjs'
 
 const T = { timeout: 120_000 }
 const MiB = 1024 * 1024
@@ -95,6 +95,31 @@ describe('files', { skip: skipReason }, () => {
     assert.equal(r.status, 401)
     assert.match((await r.json()).message, /expired/)
     assert.equal((await fetch(down.replace(/signature=[^&]+/, 'signature=v1_forged'))).status, 401, 'a forged signature')
+  })
+
+  test('downloads honour one byte Range (206, 416) and HEAD, as Go\'s ServeContent does', T, async () => {
+    await sbx.files.write('/tmp/range.txt', '0123456789abcdefghij')
+    const h = envdHeaders(sbx)
+    let r = await raw('/files?path=/tmp/range.txt', { headers: { ...h, Range: 'bytes=10-14' } })
+    assert.equal(r.status, 206)
+    assert.equal(r.text, 'abcde')
+    assert.equal(r.headers.get('content-range'), 'bytes 10-14/20')
+    r = await raw('/files?path=/tmp/range.txt', { headers: { ...h, Range: 'bytes=-3' } })
+    assert.equal(r.status, 206)
+    assert.equal(r.text, 'hij')
+    r = await raw('/files?path=/tmp/range.txt', { headers: { ...h, Range: 'bytes=50-' } })
+    assert.equal(r.status, 416)
+    assert.equal(r.headers.get('content-range'), 'bytes */20')
+    r = await raw('/files?path=/tmp/range.txt', { headers: { ...h, Range: 'bytes=0-1,5-6' } })
+    assert.equal(r.status, 200, 'several ranges: the whole file')
+    assert.equal(r.text, '0123456789abcdefghij')
+    assert.equal(r.headers.get('accept-ranges'), 'bytes')
+    r = await raw('/files?path=/tmp/range.txt', { method: 'HEAD', headers: h })
+    assert.equal(r.status, 200)
+    assert.equal(r.headers.get('content-length'), '20')
+    assert.equal(r.buf.length, 0)
+    // The connection is still good after the HEAD.
+    assert.equal(await sbx.files.read('/tmp/range.txt'), '0123456789abcdefghij')
   })
 
   test('write / read bytes, blob and stream', T, async () => {

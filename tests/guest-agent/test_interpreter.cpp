@@ -11,12 +11,15 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "agent_harness.hpp"
 #include "common/http.hpp"
@@ -217,6 +220,12 @@ TEST_CASE("interpreter: python state, main result and output", "[interpreter]") 
   CHECK(r.main_result().value_or("") == "41");
   r = c.execute({{"code", "s = 'abc'\ns"}});
   CHECK(r.main_result().value_or("") == "abc");
+  // Only single quotes go, as on E2B: a repr in double quotes keeps them.
+  r = c.execute({{"code", "\"it's\""}});
+  CHECK(r.main_result().value_or("") == "\"it's\"");
+  r = c.execute({{"code", "display('shown')\n'x'"}});
+  REQUIRE(r.of_type("result").size() == 2);
+  CHECK(r.of_type("result")[0]["text"] == "shown");
   r = c.execute({{"code", "None"}});
   CHECK_FALSE(r.main_result());
   r = c.execute({{"code", "x;"}});
@@ -381,12 +390,38 @@ TEST_CASE("interpreter: javascript", "[interpreter]") {
   CHECK((*r.error())["name"] == "TypeError");
   CHECK(std::string((*r.error())["traceback"]).find("TypeError") != std::string::npos);
 
-  // A second language gets its own default context.
+  // The default javascript context is the listed one (with python's, never used here).
   auto list = c.fetch("GET", "/contexts");
   auto contexts = parse_json(list.body).value();
-  REQUIRE(contexts.size() == 1);
-  CHECK(contexts[0]["language"] == "javascript");
+  REQUIRE(contexts.size() == 2);
+  CHECK(contexts[0]["language"] == "python");
+  CHECK(contexts[1]["language"] == "javascript");
+  CHECK(contexts[1]["cwd"] == agent.home());
+}
+
+TEST_CASE("interpreter: default python and javascript contexts are listed before first use", "[interpreter]") {
+  REQUIRE_PROGRAM("python3");
+  InterpAgent agent;
+  InterpClient c(agent);
+  auto contexts = parse_json(c.fetch("GET", "/contexts").body).value();
+  REQUIRE(contexts.size() == 2);
+  CHECK(contexts[0]["language"] == "python");
+  CHECK(contexts[1]["language"] == "javascript");
   CHECK(contexts[0]["cwd"] == agent.home());
+  std::string py = contexts[0]["id"];
+  // Listing starts no kernel: the agent has no child processes yet.
+  std::string kids;
+  std::ifstream(fmt::format("/proc/{}/task/{}/children", agent.pid(), agent.pid())) >> kids;
+  CHECK(kids.empty());
+  // The default python context runs code given without a context, and by its id.
+  CHECK(c.execute({{"code", "v = 7"}}).status == 200);
+  auto r = c.execute({{"code", "v"}, {"context_id", py}});
+  CHECK(r.main_result().value_or("") == "7");
+  CHECK(parse_json(c.fetch("GET", "/contexts").body).value().size() == 2);
+  // Removed, a default comes back as a new context on next use.
+  CHECK(c.fetch("DELETE", "/contexts/" + py).status == 204);
+  r = c.execute({{"code", "'v' in globals()"}});
+  CHECK(r.main_result().value_or("") == "False");
 }
 
 TEST_CASE("interpreter: bash", "[interpreter]") {
@@ -454,7 +489,7 @@ TEST_CASE("interpreter: contexts CRUD and restart", "[interpreter]") {
 
   auto list = parse_json(c.fetch("GET", "/contexts?source=test").body).value();
   REQUIRE(list.is_array());
-  CHECK(list.size() == 2);
+  CHECK(list.size() == 3);  // the default python and javascript ones too
   bool found = false;
   for (const auto& e : list) found = found || e["id"] == id;
   CHECK(found);
@@ -472,7 +507,7 @@ TEST_CASE("interpreter: contexts CRUD and restart", "[interpreter]") {
   CHECK(c.fetch("POST", "/contexts/" + id + "/restart").status == 404);
   auto missing = c.execute({{"code", "1"}, {"context_id", id}});
   CHECK(missing.status == 404);
-  CHECK(parse_json(c.fetch("GET", "/contexts").body).value().size() == 1);
+  CHECK(parse_json(c.fetch("GET", "/contexts").body).value().size() == 2);
 
   REQUIRE_PROGRAM("node");
   {
@@ -483,7 +518,7 @@ TEST_CASE("interpreter: contexts CRUD and restart", "[interpreter]") {
     r = c.execute({{"code", "process.cwd()"}, {"context_id", jctx["id"]}});
     CHECK(r.main_result().value_or("") == agent.home());
   }
-  CHECK(c.fetch("POST", "/contexts", Json{{"language", "r"}}).status == 400);
+  CHECK(c.fetch("POST", "/contexts", Json{{"language", "r"}}).status == 404);  // the SDK shows a 404's text
   CHECK(c.fetch("POST", "/contexts", Json{{"cwd", agent.dir() + "/nope"}}).status == 400);
 }
 
@@ -496,30 +531,41 @@ TEST_CASE("interpreter: bad requests", "[interpreter]") {
   auto unknown = c.execute({{"code", "1"}, {"context_id", "does-not-exist"}});
   CHECK(unknown.status == 404);
   CHECK(unknown.body == "Context does-not-exist not found");
+  // Languages without a kernel here: 404 with the reason (the SDK shows it as NotFoundError).
   for (const char* l : {"typescript", "ts", "r", "java"}) {
     auto r = c.execute({{"code", "1"}, {"language", l}});
-    CHECK(r.status == 400);
+    CHECK(r.status == 404);
     CHECK(r.body.find("not supported") != std::string::npos);
   }
   auto cobol = c.execute({{"code", "1"}, {"language", "cobol"}});
-  CHECK(cobol.status == 400);
+  CHECK(cobol.status == 404);
+  CHECK(cobol.body.find("Unknown language 'cobol'") != std::string::npos);
   CHECK(c.execute({{"language", "python"}}).status == 400);  // no code
   auto get = c.fetch("GET", "/execute");
   CHECK(get.status == 405);
 }
 
-TEST_CASE("interpreter: /contexts needs no access token, /execute does", "[interpreter]") {
+TEST_CASE("interpreter: /contexts needs the traffic token, /execute the access token", "[interpreter]") {
   REQUIRE_PROGRAM("python3");
   InterpAgent agent;
   InterpClient c(agent);
-  auto init = c.fetch("POST", "/init", Json{{"accessToken", "s3cret"}});
+  auto init = c.fetch("POST", "/init", Json{{"accessToken", "s3cret"}, {"trafficAccessToken", "tr4ffic"}});
   REQUIRE(init.status == 204);
-  CHECK(c.fetch("GET", "/contexts").status == 200);
-  CHECK(c.fetch("POST", "/contexts", Json::object()).status == 200);
+  http::Headers traffic, wrong, access;
+  traffic.set("E2B-Traffic-Access-Token", "tr4ffic");
+  wrong.set("E2B-Traffic-Access-Token", "s3cret");
+  access.set("X-Access-Token", "s3cret");
+  // The code-interpreter SDK sends the traffic token on /contexts (and no access token).
+  CHECK(c.fetch("GET", "/contexts").status == 401);
+  CHECK(c.fetch("POST", "/contexts", Json::object()).status == 401);
+  CHECK(c.fetch("GET", "/contexts", std::nullopt, wrong).status == 401);
+  CHECK(c.fetch("GET", "/contexts", std::nullopt, traffic).status == 200);
+  CHECK(c.fetch("POST", "/contexts", Json::object(), traffic).status == 200);
+  CHECK(c.fetch("GET", "/contexts", std::nullopt, access).status == 200);
+  // /execute needs the access token; the traffic token alone is not enough.
   CHECK(c.execute({{"code", "1"}}).status == 401);
-  http::Headers h;
-  h.set("X-Access-Token", "s3cret");
-  auto r = c.execute({{"code", "1"}}, h);
+  CHECK(c.execute({{"code", "1"}}, traffic).status == 401);
+  auto r = c.execute({{"code", "1"}}, access);
   CHECK(r.status == 200);
   CHECK(r.main_result().value_or("") == "1");
 }
