@@ -37,5 +37,9 @@ std::map<std::string, std::string> parse_query(std::string_view query);
 bool starts_with(std::string_view s, std::string_view prefix);
 std::vector<std::string> split(std::string_view s, char sep);
 bool iequals(std::string_view a, std::string_view b);
+/// `s` without leading and trailing spaces and tabs.
+std::string_view trim(std::string_view s);
+/// Equality that takes the same time wherever the strings differ (for secrets).
+bool constant_time_equal(std::string_view a, std::string_view b);
 
 }  // namespace nexus

@@ -29,11 +29,16 @@ std::string hex(const unsigned char* p, size_t n) {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) {
+std::string sha256(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   NEXUS_CHECK(EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) == 1);
-  return hex(md, len);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string sha256_hex(std::string_view data) {
+  std::string md = sha256(data);
+  return hex(reinterpret_cast<const unsigned char*>(md.data()), md.size());
 }
 
 }  // namespace
@@ -67,6 +72,15 @@ std::string traffic_token_for(std::string_view access_token) {
                         reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), mac, sizeof mac,
                         &len) != nullptr);
   return hex(mac, std::min<size_t>(len, 16));  // 128 bits, like the access token
+}
+
+std::string file_signature(std::string_view path, std::string_view op, std::string_view user,
+                           std::string_view access_token, std::optional<int64_t> expiration) {
+  std::string text = fmt::format("{}:{}:{}:{}", path, op, user, access_token);
+  if (expiration) text += fmt::format(":{}", *expiration);
+  std::string b64 = base64_encode(sha256(text));
+  while (!b64.empty() && b64.back() == '=') b64.pop_back();
+  return "v1_" + b64;
 }
 
 bool can_access(const Principal& p, const SandboxRecord& r) { return p.admin || r.owner == p.user; }

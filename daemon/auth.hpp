@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,12 @@ bool valid_user_name(std::string_view name);
 /// HMAC-SHA256, so it needs no storage and reveals nothing of the access token. Empty for an
 /// empty access token.
 std::string traffic_token_for(std::string_view access_token);
+
+/// The signature of a signed /files URL (e2b-protocol.md B.4, what the SDK's uploadUrl() and
+/// downloadUrl() compute): "v1_" + base64(sha256("<path>:<op>:<user>:<token>[:<expiration>]"))
+/// without padding; `op` is "read" or "write", `path` the caller's unresolved string.
+std::string file_signature(std::string_view path, std::string_view op, std::string_view user,
+                           std::string_view access_token, std::optional<int64_t> expiration);
 
 class KeyService {
  public:

@@ -7,7 +7,8 @@
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
-#include "daemon/e2b_signature.hpp"
+#include "daemon/auth.hpp"
+#include "daemon/e2b_json.hpp"
 
 namespace nexus::daemon {
 namespace {
@@ -45,11 +46,7 @@ bool E2bProxy::is_signed(const http::RequestHead& head) {
 
 void E2bProxy::handle_signed(std::shared_ptr<http::Exchange> ex, const std::string& id) {
   const auto& head = ex->request();
-  auto unauthorized = [&](std::string_view why) {
-    http::Headers h;
-    h.set("Content-Type", "application/json");
-    ex->respond(401, std::move(h), dump_json(Json{{"code", 401}, {"message", why}}));
-  };
+  auto unauthorized = [&](std::string_view why) { e2b::reply_error(ex, 401, why); };
   auto q = parse_query(head.query);
   std::string_view op = head.method == "GET" || head.method == "HEAD" ? "read" : head.method == "POST" ? "write" : "";
   if (op.empty()) return unauthorized("a signed URL is for GET (download) or POST (upload)");
@@ -65,7 +62,7 @@ void E2bProxy::handle_signed(std::shared_ptr<http::Exchange> ex, const std::stri
   std::string path = q.count("path") ? q["path"] : "";
   auto matches = [&](const SandboxRecord& r) {
     return r.state == SandboxState::running && !r.access_token.empty() &&
-           e2b::constant_time_equal(signature, e2b::file_signature(path, op, user, r.access_token, expiration));
+           constant_time_equal(signature, file_signature(path, op, user, r.access_token, expiration));
   };
   if (!id.empty()) {
     auto r = mgr_.get(id);
@@ -73,9 +70,7 @@ void E2bProxy::handle_signed(std::shared_ptr<http::Exchange> ex, const std::stri
     if (!matches(*r)) return unauthorized("invalid signature");
     return handle(std::move(ex), id, r->access_token);
   }
-  auto all = mgr_.list(false);
-  if (!all) return unauthorized("invalid signature");
-  for (const auto& r : *all)
+  for (const auto& r : mgr_.live_records())
     if (matches(r)) return handle(std::move(ex), r.id, r.access_token);
   unauthorized("invalid signature (or the sandbox is not running)");
 }
@@ -88,11 +83,7 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id,
   auto socket = mgr_.agent_socket(id);
   if (!socket) return reply_502(ex, id, "The sandbox was not found");
   // The agent takes its settings (access token, default user, envs) from nexusd alone.
-  if (head.path == "/init") {
-    http::Headers h;
-    h.set("Content-Type", "application/json");
-    return ex->respond(403, std::move(h), dump_json(Json{{"code", 403}, {"message", "/init is reserved for nexusd"}}));
-  }
+  if (head.path == "/init") return e2b::reply_error(ex, 403, "/init is reserved for nexusd");
 
   http::ClientRequest req;
   req.method = head.method;
@@ -103,10 +94,8 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id,
   std::vector<std::string> named;
   for (const auto& [k, v] : head.headers.items())
     if (iequals(k, "Connection"))
-      for (auto& tok : split(v, ',')) {
-        size_t b = tok.find_first_not_of(" \t"), e = tok.find_last_not_of(" \t");
-        if (b != std::string::npos) named.push_back(tok.substr(b, e - b + 1));
-      }
+      for (const auto& tok : split(v, ','))
+        if (auto t = trim(tok); !t.empty()) named.emplace_back(t);
   auto dropped = [&](std::string_view k) {
     if (is_hop_header(k) || iequals(k, "X-API-Key")) return true;
     for (const auto& n : named)

@@ -320,6 +320,13 @@ Result<std::vector<SandboxRecord>> SandboxManager::list(bool include_stopped) {
   return rs;
 }
 
+std::vector<SandboxRecord> SandboxManager::live_records() const {
+  std::vector<SandboxRecord> out;
+  out.reserve(live_.size());
+  for (const auto& [id, l] : live_) out.push_back(l->record);
+  return out;
+}
+
 Result<void> SandboxManager::teardown(SandboxRecord& r, SandboxState final_state, std::string reason) {
   auto res = jail::destroy(r.id, handle_of(r), config_.sandbox_dir(r.id));
   std::error_code ec;

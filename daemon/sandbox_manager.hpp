@@ -48,6 +48,8 @@ class SandboxManager {
   void create(const CreateRequest& req, std::function<void(Result<SandboxRecord>)> done);
   Result<SandboxRecord> get(const std::string& id);
   Result<std::vector<SandboxRecord>> list(bool include_stopped);
+  /// The live sandboxes (creating, running, paused), from memory.
+  std::vector<SandboxRecord> live_records() const;
   Result<SandboxRecord> stop(const std::string& id);
   Result<SandboxRecord> pause(const std::string& id);
   Result<SandboxRecord> resume(const std::string& id);

@@ -14,13 +14,6 @@ namespace {
 
 constexpr size_t kMaxInitBytes = 1024 * 1024;
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i)
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  return diff == 0;
-}
-
 bool is_rpc_path(std::string_view path) {
   return starts_with(path, "/process.") || starts_with(path, "/filesystem.");
 }

@@ -287,10 +287,9 @@ int files_http_status(const Error& error) {
   }
 }
 
-void respond_rest_error(http::Exchange& ex, int status, std::string_view message) {
-  http::Headers h;
-  h.set("Content-Type", "application/json");
-  ex.respond(status, std::move(h), dump_json(Json{{"code", status}, {"message", message}}));
+void respond_rest_error(http::Exchange& ex, int status, std::string_view message, http::Headers headers) {
+  headers.set("Content-Type", "application/json");
+  ex.respond(status, std::move(headers), dump_json(Json{{"code", status}, {"message", message}}));
 }
 
 void FilesService::download(std::shared_ptr<http::Exchange> ex) {
@@ -328,15 +327,14 @@ void FilesService::download(std::shared_ptr<http::Exchange> ex) {
   auto range_header = ex->request().headers.get("Range");
   ByteRange range;
   if (range_header && !ex->request().headers.has("If-Range")) range = parse_byte_range(*range_header, size);
+  if (range.kind == ByteRange::Kind::unsatisfiable) {
+    http::Headers h;
+    h.set("Content-Range", fmt::format("bytes */{}", size));
+    return respond_rest_error(*ex, 416, fmt::format("range not satisfiable for {} bytes", size), std::move(h));
+  }
   http::Headers h;
   h.set("Content-Type", "application/octet-stream");
   h.set("Accept-Ranges", "bytes");
-  if (range.kind == ByteRange::Kind::unsatisfiable) {
-    h.set("Content-Range", fmt::format("bytes */{}", size));
-    h.set("Content-Type", "application/json");
-    return ex->respond(416, std::move(h),
-                       dump_json(Json{{"code", 416}, {"message", fmt::format("range not satisfiable for {} bytes", size)}}));
-  }
   int status = 200;
   uint64_t length = size;
   if (range.kind == ByteRange::Kind::partial) {

@@ -11,8 +11,8 @@ namespace nexus::agent {
 
 /// The REST status for an Error: 400, 401, 403, 404, 413, 507 or 500.
 int files_http_status(const Error& error);
-/// Send {"code":<status>,"message":...} with that status.
-void respond_rest_error(http::Exchange& ex, int status, std::string_view message);
+/// Send {"code":<status>,"message":...} with that status (and any extra `headers`).
+void respond_rest_error(http::Exchange& ex, int status, std::string_view message, http::Headers headers = {});
 
 class FilesService {
  public:

@@ -199,6 +199,13 @@ bool Process::signal_tree(int sig) {
   return signal_process_tree(pid_, sig, /*include_leader=*/!exit_);
 }
 
+bool Process::signal(int sig) {
+  bool reaped = exit_.has_value();
+  bool any = signal_tree(sig);
+  if (reaped && (sig == SIGKILL || sig == SIGTERM)) end_output();
+  return any;
+}
+
 void Process::end_output() {
   auto self = shared_from_this();
   close_pipe(out_);
@@ -212,9 +219,8 @@ void Process::set_deadline(uint64_t ms) {
     auto self = shared_from_this();
     deadline_hit_ = true;
     // The leader may already be gone while descendants hold the pipes: the tree search
-    // also finds its session.
-    signal_process_tree(pid_, SIGKILL, /*include_leader=*/!exit_);
-    if (exit_) end_output();
+    // also finds its session, and the stream ends either way.
+    signal(SIGKILL);
   });
 }
 

@@ -81,9 +81,10 @@ class Process : public std::enable_shared_from_this<Process> {
   Result<void> close_stdin();
   /// Signal the process and its whole tree. False if nothing could be signalled.
   bool signal_tree(int sig);
-  /// Stop reading output (after a kill of a reaped process whose descendants still hold the
-  /// pipes): the stream ends with the leader's exit status.
-  void end_output();
+  /// SendSignal and the deadline: signal the tree; as in envd, a kill (SIGKILL, SIGTERM) also
+  /// ends the stream of a reaped process whose descendants still hold its output (it ends
+  /// with the leader's exit status).
+  bool signal(int sig);
   bool finished() const { return finished_; }
   /// Kill the tree with SIGKILL after `ms` milliseconds (the Connect-Timeout-Ms lifetime).
   void set_deadline(uint64_t ms);
@@ -102,6 +103,7 @@ class Process : public std::enable_shared_from_this<Process> {
   void on_readable(bool is_stderr);
   Result<void> queue_input(std::string_view data);
   void close_pipe(Pipe& p);
+  void end_output();
   void update_polling();
   bool any_congested() const;
   void flush_stdin();

@@ -279,11 +279,7 @@ Result<Json> ProcessService::send_signal(const Json& req) {
   if (!p) return fail(std::move(p).error());
   auto sig = parse_signal(req);
   if (!sig) return fail(std::move(sig).error());
-  bool reaped = (*p)->exited();
-  (*p)->signal_tree(*sig);
-  // envd: a kill also stops reading output, so the stream ends even when something that
-  // escaped the tree still holds the pipes.
-  if (reaped && (*sig == SIGKILL || *sig == SIGTERM)) (*p)->end_output();
+  (*p)->signal(*sig);
   return Json::object();
 }
 

@@ -43,3 +43,14 @@ TEST_CASE("RFC 3339 formatting", "[strings]") {
   CHECK(format_rfc3339_ms(0) == "1970-01-01T00:00:00.000Z");
   CHECK(format_rfc3339_ms(1700000000123) == "2023-11-14T22:13:20.123Z");
 }
+
+TEST_CASE("trim and constant-time comparison", "[strings]") {
+  CHECK(trim("  a b\t") == "a b");
+  CHECK(trim(" \t ").empty());
+  CHECK(trim("x") == "x");
+  CHECK(constant_time_equal("abc", "abc"));
+  CHECK_FALSE(constant_time_equal("abc", "abd"));
+  CHECK_FALSE(constant_time_equal("abc", "ab"));
+  CHECK_FALSE(constant_time_equal("", "a"));
+  CHECK(constant_time_equal("", ""));
+}

@@ -31,6 +31,18 @@ using namespace nexus;
 using namespace nexus::connectrpc;  // Connect envelope framing
 namespace fs = std::filesystem;
 
+/// Run `loop` until `pred()` holds or `timeout_s` seconds pass.
+inline void run_loop_until(uv::Loop& loop, const std::function<bool()>& pred, int timeout_s = 30) {
+  uv::Timer guard(loop);
+  bool expired = false;
+  guard.start(static_cast<uint64_t>(timeout_s) * 1000, 0, [&] {
+    expired = true;
+    loop.stop();
+  });
+  while (!pred() && !expired) loop.run();
+  guard.stop();
+}
+
 class AgentProcess {
  public:
   AgentProcess() {
@@ -210,16 +222,7 @@ class Client {
     return *res;
   }
 
-  void run_until(const std::function<bool()>& pred, int timeout_s = 30) {
-    uv::Timer guard(loop_);
-    bool expired = false;
-    guard.start(static_cast<uint64_t>(timeout_s) * 1000, 0, [&] {
-      expired = true;
-      loop_.stop();
-    });
-    while (!pred() && !expired) loop_.run();
-    guard.stop();
-  }
+  void run_until(const std::function<bool()>& pred, int timeout_s = 30) { run_loop_until(loop_, pred, timeout_s); }
 
  private:
   uv::Loop loop_;

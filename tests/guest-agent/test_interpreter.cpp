@@ -160,16 +160,7 @@ class InterpClient {
 
   std::shared_ptr<http::ClientCall> last_call() const { return last_call_; }
 
-  void run_until(const std::function<bool()>& pred, int timeout_s = 30) {
-    uv::Timer guard(loop_);
-    bool expired = false;
-    guard.start(static_cast<uint64_t>(timeout_s) * 1000, 0, [&] {
-      expired = true;
-      loop_.stop();
-    });
-    while (!pred() && !expired) loop_.run();
-    guard.stop();
-  }
+  void run_until(const std::function<bool()>& pred, int timeout_s = 30) { agent_test::run_loop_until(loop_, pred, timeout_s); }
 
   /// Run the loop for `ms` milliseconds.
   void run_for(uint64_t ms) {

@@ -11,14 +11,9 @@ getent passwd 65534 >/dev/null || skip "no user with uid 65534 on this host"
 trap finish EXIT
 getent group nexus >/dev/null || groupadd --system nexus || skip "cannot create group nexus"
 NEXUS_GID=$(getent group nexus | cut -d: -f3)
-PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })' 2>/dev/null ||
-  echo $((20000 + RANDOM % 20000)))
+PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
-mkdir -p "$RUN"
-"$NEXUSD" --root "$ROOT" --run-dir "$RUN" --agent "$AGENT" --e2b-listen "127.0.0.1:$PORT" --log-time \
-  --log-level debug >>"$DAEMON_LOG" 2>&1 &
-DAEMON_PID=$!
-for _ in $(seq 1 100); do [ -S "$SOCK" ] && "$NEXUS" version >/dev/null 2>&1 && break; sleep 0.1; done
+E2B_LISTEN="127.0.0.1:$PORT" start_daemon || exit 1
 chmod 755 "$RUN"
 NOBODY=$(getent passwd 65534 | cut -d: -f1)
 # as_nobody CMD...: run as uid 65534 with the nexus group, the CLI pointed at this daemon.

@@ -28,11 +28,6 @@ else
   note "systemd-analyze not found: unit verification not run"
 fi
 
-free_port() {
-  node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })' 2>/dev/null ||
-    echo $((20000 + RANDOM % 20000))
-}
-
 # start_activator: systemd-socket-activate holds a fresh E2B port and the API socket and will
 # exec nexusd on the first connection. nexusd gets another run dir, so a socket it bound
 # itself would show up there.
@@ -63,14 +58,9 @@ start_activator() {
 comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
 
 stop_activated() {
-  [ -n "$ACT_PID" ] || return 0
-  kill -TERM "$ACT_PID" 2>/dev/null
-  local i
-  for i in $(seq 1 100); do kill -0 "$ACT_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$ACT_PID" 2>/dev/null && { fail "activated nexusd did not stop on SIGTERM"; kill -KILL "$ACT_PID"; }
-  wait "$ACT_PID" 2>/dev/null
+  DAEMON_PID=$ACT_PID
+  stop_daemon
   ACT_PID=""
-  DAEMON_PID=""
 }
 
 wait_for_nexusd() {
