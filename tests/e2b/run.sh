@@ -27,6 +27,8 @@ TRACK="$NEXUS_TEST_ROOT/e2b-created-$$"
 DAEMON_PID=""
 FAILURES=0
 
+. "$HERE/../lib/daemon.sh"
+
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { FAILURES=$((FAILURES + 1)); echo "FAIL: $*"; }
 note() { echo "# $*"; }
@@ -62,18 +64,9 @@ note "e2b $(cd "$HERE" && node -p 'require("./node_modules/e2b/package.json").ve
   "node $(node --version)"
 
 # --- daemon ----------------------------------------------------------------------------------
-PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })')
+PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
 
-stop_daemon() {
-  [ -n "$DAEMON_PID" ] || return 0
-  kill -TERM "$DAEMON_PID" 2>/dev/null
-  local i
-  for i in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$DAEMON_PID" 2>/dev/null && { fail "nexusd did not stop on SIGTERM within 10 s"; kill -KILL "$DAEMON_PID"; }
-  wait "$DAEMON_PID" 2>/dev/null
-  DAEMON_PID=""
-}
 
 # Every sandbox the tests created must be gone: not listed, no directory left.
 check_leftovers() {

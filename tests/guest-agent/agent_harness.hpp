@@ -43,6 +43,19 @@ inline void run_loop_until(uv::Loop& loop, const std::function<bool()>& pred, in
   guard.stop();
 }
 
+/// One request on `loop`, waited for; the test fails if it does not complete.
+inline http::Response fetch_blocking(uv::Loop& loop, const http::Endpoint& ep, http::ClientRequest req) {
+  std::optional<Result<http::Response>> out;
+  http::fetch(loop, ep, std::move(req), [&](Result<http::Response> r) {
+    out = std::move(r);
+    loop.stop();
+  });
+  run_loop_until(loop, [&] { return out.has_value(); });
+  REQUIRE(out.has_value());
+  REQUIRE(out->has_value());
+  return std::move(**out);
+}
+
 class AgentProcess {
  public:
   AgentProcess() {
@@ -124,15 +137,7 @@ class Client {
   }
 
   http::Response fetch(http::ClientRequest req) {
-    std::optional<Result<http::Response>> out;
-    fetch_async(std::move(req), [&](Result<http::Response> r) {
-      out = std::move(r);
-      loop_.stop();
-    });
-    run_until([&] { return out.has_value(); });
-    REQUIRE(out.has_value());
-    REQUIRE(out->has_value());
-    return std::move(**out);
+    return fetch_blocking(loop_, ep_, std::move(req));
   }
 
   http::Response rpc(const std::string& method, const Json& body) {

@@ -147,15 +147,7 @@ class InterpClient {
       req.headers.set("Content-Type", "application/json");
       req.body = dump_json(*body);
     }
-    std::optional<Result<http::Response>> out;
-    http::fetch(loop_, ep_, std::move(req), [&](Result<http::Response> r) {
-      out = std::move(r);
-      loop_.stop();
-    });
-    run_until([&] { return out.has_value(); });
-    REQUIRE(out.has_value());
-    REQUIRE(out->has_value());
-    return std::move(**out);
+    return agent_test::fetch_blocking(loop_, ep_, std::move(req));
   }
 
   std::shared_ptr<http::ClientCall> last_call() const { return last_call_; }

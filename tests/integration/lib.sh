@@ -22,6 +22,8 @@ DAEMON_PID=""
 FAILURES=0
 CHECKS=0
 
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/daemon.sh"
+
 skip() { echo "SKIP: $*"; exit 77; }
 note() { echo "# $*"; }
 
@@ -59,12 +61,6 @@ require_env() {
     skip "template ai-agent-default not built in $ROOT (tools/test builds it; see README)"
 }
 
-# A free TCP port on loopback.
-free_port() {
-  node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })' 2>/dev/null ||
-    echo $((20000 + RANDOM % 20000))
-}
-
 # start_daemon: nexusd on this test's run dir; its E2B endpoint is off unless E2B_LISTEN is
 # set (so tests never take the installed nexusd's 127.0.0.1:49982).
 start_daemon() {
@@ -81,16 +77,6 @@ start_daemon() {
   echo "nexusd did not become ready"; tail -20 "$DAEMON_LOG"; return 1
 }
 
-# stop_daemon: SIGTERM, and a failure (then SIGKILL) if nexusd does not stop within 10 s.
-stop_daemon() {
-  [ -n "$DAEMON_PID" ] || return 0
-  kill -TERM "$DAEMON_PID" 2>/dev/null
-  local i
-  for i in $(seq 1 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$DAEMON_PID" 2>/dev/null && { fail "nexusd did not stop on SIGTERM within 10 s"; kill -KILL "$DAEMON_PID"; }
-  wait "$DAEMON_PID" 2>/dev/null
-  DAEMON_PID=""
-}
 
 # Every sandbox a test creates is recorded in a file (new_sandbox usually runs in a $(...)
 # subshell, where a shell array would not reach the parent) and stopped by finish.
