@@ -59,6 +59,10 @@ class FakeDriver {
     return gpa;
   }
 
+  /// Hand out buffers from `data` again (the chains using the old ones are done).
+  void rewind_data(uint64_t data) { data_next_ = data; }
+  uint64_t data_next() const { return data_next_; }
+
   void set_desc(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
     write_desc(desc_ + 16ull * index, addr, len, flags, next);
   }
