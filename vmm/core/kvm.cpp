@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +16,28 @@ namespace nexus::vmm {
 namespace {
 
 constexpr uint64_t kTssAddress = 0xFFFBD000;
+
+// The C layout of the KVM structs that end in a flexible array. In C++ the uapi headers'
+// __DECLARE_FLEX_ARRAY adds an empty struct (1 byte, padded to 4), so sizeof(kvm_cpuid2) is
+// 12 instead of 8: both the ioctl numbers derived from it and the offset of `entries` are
+// wrong. Spell the C ABI out here instead.
+struct CpuidHeader {
+  uint32_t nent;
+  uint32_t padding;
+};
+struct MsrsHeader {
+  uint32_t nmsrs;
+  uint32_t pad;
+};
+static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8);
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+
+template <class Header, class Entry>
+std::vector<uint8_t> list_buffer(size_t n) {
+  return std::vector<uint8_t>(sizeof(Header) + n * sizeof(Entry));
+}
 
 // Capabilities the VMM relies on (vmm-notes.md section 2, step 1).
 struct Cap {
@@ -60,12 +83,14 @@ int Kvm::check_extension(long cap) const { return ::ioctl(fd_.get(), KVM_CHECK_E
 
 Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
   constexpr size_t kMax = 256;
-  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + kMax * sizeof(kvm_cpuid_entry2));
-  auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+  auto buf = list_buffer<CpuidHeader, kvm_cpuid_entry2>(kMax);
+  auto* c = reinterpret_cast<CpuidHeader*>(buf.data());
   c->nent = kMax;
-  if (auto r = xioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, "KVM_GET_SUPPORTED_CPUID", c); !r)
+  if (auto r = xioctl(fd_.get(), kGetSupportedCpuid, "KVM_GET_SUPPORTED_CPUID", c); !r)
     return fail(r.error());
-  return std::vector<kvm_cpuid_entry2>(c->entries, c->entries + c->nent);
+  std::vector<kvm_cpuid_entry2> out(std::min<size_t>(c->nent, kMax));
+  std::memcpy(out.data(), buf.data() + sizeof(CpuidHeader), out.size() * sizeof(kvm_cpuid_entry2));
+  return out;
 }
 
 Vcpu::Vcpu(UniqueFd fd, kvm_run* run, size_t run_size, unsigned index)
@@ -76,20 +101,20 @@ Vcpu::~Vcpu() {
 }
 
 Result<void> Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
-  auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-  c->nent = static_cast<uint32_t>(entries.size());
-  std::memcpy(c->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
-  if (auto r = xioctl(fd_.get(), KVM_SET_CPUID2, "KVM_SET_CPUID2", c); !r) return fail(r.error());
+  auto buf = list_buffer<CpuidHeader, kvm_cpuid_entry2>(entries.size());
+  reinterpret_cast<CpuidHeader*>(buf.data())->nent = static_cast<uint32_t>(entries.size());
+  std::memcpy(buf.data() + sizeof(CpuidHeader), entries.data(),
+              entries.size() * sizeof(kvm_cpuid_entry2));
+  if (auto r = xioctl(fd_.get(), kSetCpuid2, "KVM_SET_CPUID2", buf.data()); !r)
+    return fail(r.error());
   return {};
 }
 
 Result<void> Vcpu::set_msrs(const std::vector<kvm_msr_entry>& msrs) {
-  std::vector<uint8_t> buf(sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry));
-  auto* m = reinterpret_cast<kvm_msrs*>(buf.data());
-  m->nmsrs = static_cast<uint32_t>(msrs.size());
-  std::memcpy(m->entries, msrs.data(), msrs.size() * sizeof(kvm_msr_entry));
-  auto r = xioctl(fd_.get(), KVM_SET_MSRS, "KVM_SET_MSRS", m);
+  auto buf = list_buffer<MsrsHeader, kvm_msr_entry>(msrs.size());
+  reinterpret_cast<MsrsHeader*>(buf.data())->nmsrs = static_cast<uint32_t>(msrs.size());
+  std::memcpy(buf.data() + sizeof(MsrsHeader), msrs.data(), msrs.size() * sizeof(kvm_msr_entry));
+  auto r = xioctl(fd_.get(), kSetMsrs, "KVM_SET_MSRS", buf.data());
   if (!r) return fail(r.error());
   if (static_cast<size_t>(*r) != msrs.size())
     return fail(Errc::unavailable, fmt::format("KVM_SET_MSRS: KVM refused MSR {:#x}",
