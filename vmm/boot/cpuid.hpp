@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "vmm/boot/kvm_list.hpp"
 
 namespace nexus::vmm::boot {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for vmm/boot/boot_tables.hpp, cpu_state.hpp and kvm_list.hpp: GDT and page-table
+// Tests for vmm/boot/boot_tables.hpp, cpu_state.hpp: GDT and page-table
 // entries in guest memory, the kvm_* structs for the 64-bit entry.
 #include <catch.hpp>
 
@@ -8,7 +8,6 @@
 
 #include "vmm/boot/boot_tables.hpp"
 #include "vmm/boot/cpu_state.hpp"
-#include "vmm/boot/kvm_list.hpp"
 #include "vmm/boot/layout.hpp"
 
 using namespace nexus::vmm;
@@ -95,11 +94,6 @@ TEST_CASE("boot registers, FPU and MSRs", "[vmm][boot][cpu]") {
     CHECK(value(zero) == 0);
   CHECK(value(0x1A0) == 1);
   CHECK(value(0x2FF) == 0x806);
-
-  MsrList list(msrs);
-  CHECK(list.get()->nmsrs == 11);
-  CHECK(list.data()[10].index == 0x2FF);
-  CHECK(list.to_vector().size() == 11);
 }
 
 TEST_CASE("boot sregs: long mode, flat segments decoded from the GDT", "[vmm][boot][cpu]") {
