@@ -57,19 +57,38 @@ Result<void> EventLoop::run(std::mutex& lock) {
       return fail_errno("epoll_wait");
     }
     std::lock_guard guard(lock);
-    for (int i = 0; i < n; ++i) {
-      int fd = events[i].data.fd;
-      if (fd == wake_.get()) {
-        uint64_t v;
-        (void)!::read(wake_.get(), &v, sizeof v);
-        return {};
-      }
-      auto it = handlers_.find(fd);
-      if (it == handlers_.end()) continue;  // removed by an earlier callback of this batch
-      auto cb = it->second;                 // keep alive if the callback removes itself
-      (*cb)(events[i].events);
-    }
+    if (dispatch(events, n)) return {};
   }
+}
+
+Result<bool> EventLoop::run_once(std::mutex& lock, int timeout_ms) {
+  constexpr int kBatch = 32;
+  epoll_event events[kBatch];
+  int n;
+  do {
+    n = ::epoll_wait(epoll_.get(), events, kBatch, timeout_ms);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail_errno("epoll_wait");
+  if (n == 0) return false;
+  std::lock_guard guard(lock);
+  (void)dispatch(events, n);
+  return true;
+}
+
+bool EventLoop::dispatch(const epoll_event* events, int n) {
+  for (int i = 0; i < n; ++i) {
+    int fd = events[i].data.fd;
+    if (fd == wake_.get()) {
+      uint64_t v;
+      (void)!::read(wake_.get(), &v, sizeof v);
+      return true;
+    }
+    auto it = handlers_.find(fd);
+    if (it == handlers_.end()) continue;  // removed by an earlier callback of this batch
+    auto cb = it->second;                 // keep alive if the callback removes itself
+    (*cb)(events[i].events);
+  }
+  return false;
 }
 
 void EventLoop::stop() noexcept {

@@ -35,11 +35,17 @@ class EventLoop {
 
   /// Dispatch until stop(); each callback runs with `lock` held.
   Result<void> run(std::mutex& lock);
+  /// Wait up to timeout_ms (-1: no limit) for one batch of events and dispatch it with `lock`
+  /// held. False when the wait timed out; a pending stop() is consumed (and gives true). For
+  /// tests that drive the loop step by step.
+  Result<bool> run_once(std::mutex& lock, int timeout_ms);
   /// Make run() return. Thread-safe and async-signal-safe.
   void stop() noexcept;
 
  private:
   EventLoop() = default;
+  /// Run the callbacks of a batch; true if the batch held the stop() wake-up.
+  bool dispatch(const epoll_event* events, int n);
   UniqueFd epoll_;
   UniqueFd wake_;
   std::map<int, std::shared_ptr<Callback>> handlers_;
