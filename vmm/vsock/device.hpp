@@ -62,7 +62,9 @@ class VsockDevice : public virtio::Device {
   const char* name() const override { return "vsock"; }
 
   /// Put TRANSPORT_RESET on the event queue (before a snapshot). The guest then drops every
-  /// connection, so the host side closes all of its Unix connections too.
+  /// connection, so the host side closes all of its Unix connections too. Call with the
+  /// device lock held, like every other method; fails when not active or the guest posted no
+  /// event buffer (then nothing is closed).
   Result<void> send_transport_reset();
 
   uint64_t guest_cid() const noexcept { return guest_cid_; }
