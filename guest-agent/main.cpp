@@ -20,6 +20,7 @@
 #include "common/uv.hpp"
 #include "guest-agent/agent_server.hpp"
 #include "guest-agent/agent_state.hpp"
+#include "guest-agent/guest_init.hpp"
 #include "guest-agent/process_table.hpp"
 #include "guest-agent/reaper.hpp"
 #include "nexus_config.h"
@@ -29,6 +30,7 @@ namespace {
 constexpr std::string_view kUsage =
     "Usage: nexus-agent [--listen PATH | --listen-fd N | --listen-vsock PORT]\n"
     "                   [--log-level debug|info|warning|error] [--single-user] [--etc DIR]\n"
+    "                   [--guest-init]\n"
     "\n"
     "The Nexus in-sandbox agent: serves the envd protocol (Connect RPC process.Process and\n"
     "filesystem.Filesystem, /files, /health, /init, /envs) over HTTP/1.1 and reaps every\n"
@@ -42,6 +44,9 @@ constexpr std::string_view kUsage =
     "  --single-user        run all commands and file access as the agent's own user\n"
     "                       (for tests without root; HOME is the agent's $HOME)\n"
     "  --etc DIR            read passwd and group from DIR (default /etc)\n"
+    "  --guest-init         run as a microVM's init first: mount /proc, /sys, /dev, the\n"
+    "                       overlay of /dev/vda (erofs) and /dev/vdb (ext4), switch root\n"
+    "                       (PID 1 only; implied for PID 1 on an initramfs without /proc)\n"
     "  --help               show this help\n"
     "  --version            show the version\n";
 
@@ -54,6 +59,7 @@ struct Args {
   std::string log_level = "info";
   bool single_user = false;
   std::string etc_dir = "/etc";
+  bool guest_init = false;
 };
 
 bool parse_int(std::string_view s, int& out) {
@@ -91,7 +97,8 @@ nexus::Result<nexus::UniqueFd> vsock_listener(unsigned port) {
   return fd;
 }
 
-int run(const Args& args) {
+// `guest` is set in guest-init mode (a microVM's PID 1): a stop then resets the VM.
+int run(const Args& args, const nexus::agent::guest::GuestSession* guest) {
   using namespace nexus;
   ensure_std_fds();
   ::signal(SIGPIPE, SIG_IGN);
@@ -139,6 +146,11 @@ int run(const Args& args) {
             ::getpid(), args.single_user ? ", single-user" : "");
 
   auto shutdown = [&](int sig) {
+    if (guest != nullptr) {
+      log::info("agent", "signal {}: stopping the guest", sig);
+      table.kill_all();
+      agent::guest::guest_shutdown(*guest);
+    }
     log::info("agent", "signal {}: killing all processes and exiting", sig);
     table.kill_all();
     if (::getpid() == 1) ::kill(-1, SIGKILL);
@@ -190,6 +202,8 @@ int main(int argc, char** argv) {
       args.log_level = *v;
     } else if (a == "--single-user") {
       args.single_user = true;
+    } else if (a == "--guest-init") {
+      args.guest_init = true;
     } else if (a == "--etc") {
       auto v = value(a);
       if (!v || v->empty()) return usage_error("--etc needs a directory");
@@ -214,10 +228,25 @@ int main(int argc, char** argv) {
   nexus::log::parse_level(args.log_level, level);
   nexus::log::set_level(level);
   nexus::log::set_sink(2, true);
+  namespace guest = nexus::agent::guest;
+  guest::InitMode mode = guest::detect_guest_init(args.guest_init);
+  if (mode == guest::InitMode::refused)
+    return usage_error("--guest-init is for PID 1 of a microVM only");
+  std::optional<guest::GuestSession> session;
+  if (mode == guest::InitMode::guest_init) {
+    // PID 1 of a microVM must never return: every failure from here on resets the VM.
+    auto s = guest::run_guest_init(guest::GuestInitOptions{});
+    if (!s) guest::fatal(s.error().message());
+    if (!s->notes.empty()) nexus::log::warning("agent", "guest init: {}", s->notes);
+    session = std::move(*s);
+  }
+  int rc = 1;
   try {
-    return run(args);
+    rc = run(args, session ? &*session : nullptr);
   } catch (const std::exception& e) {
     nexus::log::error("agent", "fatal: {}", e.what());
-    return 1;
+    rc = 1;
   }
+  if (session) guest::fatal("the agent stopped serving (status " + std::to_string(rc) + ")");
+  return rc;
 }
