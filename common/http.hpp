@@ -138,13 +138,25 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
+/// A one-line exchange a client makes on a fresh connection before HTTP, for peers that need
+/// one (e.g. Firecracker's hybrid vsock: send "CONNECT 49983\n", expect "OK <port>\n").
+/// The connect timeout covers it. A peer that closes before the reply line ends fails the
+/// request with Errc::unavailable; a reply line over `max_reply` bytes with Errc::protocol.
+struct Handshake {
+  std::string send;        ///< written as soon as the connection is up
+  size_t max_reply = 256;  ///< longest reply line accepted, its '\n' included
+  /// Judges the reply line (without its '\n'); an error fails the request with it.
+  std::function<Result<void>(std::string_view line)> check;
+};
+
 /// Where a client connects.
 struct Endpoint {
   std::string unix_path;  ///< non-empty: a Unix socket
   std::string host;       ///< else TCP host (numeric IPv4/IPv6 or "localhost")
   uint16_t port = 0;
-  static Endpoint unix_socket(std::string path) { return Endpoint{std::move(path), {}, 0}; }
-  static Endpoint tcp(std::string h, uint16_t p) { return Endpoint{{}, std::move(h), p}; }
+  std::shared_ptr<const Handshake> handshake;  ///< optional, before the request
+  static Endpoint unix_socket(std::string path) { return Endpoint{std::move(path), {}, 0, {}}; }
+  static Endpoint tcp(std::string h, uint16_t p) { return Endpoint{{}, std::move(h), p, {}}; }
 };
 
 struct ClientRequest {

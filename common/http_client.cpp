@@ -186,18 +186,64 @@ class ClientCallImpl final : public ClientCall,
       c->end_call(fail_errno(-status, "connecting to " + c->what_));
       return;
     }
-    c->connected_ = true;
-    c->timer_->stop();
-    if (!c->endpoint_.unix_path.empty()) {
-      // nothing to tune
-    } else {
-      (void)uv_tcp_nodelay(&c->handle_.tcp, 1);  // latency only
+    if (c->endpoint_.handshake) {
+      c->handshaking_ = true;  // the request waits for the reply line
+      c->send(c->endpoint_.handshake->send);
+      c->update_reading();
+      return;
     }
-    std::string out = c->request_head();
-    c->pending_ -= c->outq_.size();  // counted again by send()
-    out.append(std::exchange(c->outq_, {}));
-    c->send(std::move(out));
-    c->update_reading();
+    c->connection_ready();
+  }
+
+  void connection_ready() {
+    connected_ = true;
+    timer_->stop();
+    if (endpoint_.unix_path.empty()) (void)uv_tcp_nodelay(&handle_.tcp, 1);  // latency only
+    std::string out = request_head();
+    pending_ -= outq_.size();  // counted again by send()
+    out.append(std::exchange(outq_, {}));
+    send(std::move(out));
+    update_reading();
+  }
+
+  void handshake_read(const char* data, size_t n) {
+    const Handshake& hs = *endpoint_.handshake;
+    std::string_view in(data, n);
+    size_t nl = in.find('\n');
+    size_t take = nl == std::string_view::npos ? n : nl + 1;
+    if (reply_.size() + take > hs.max_reply) {
+      end_call(fail(Errc::protocol, fmt::format("{}: handshake reply longer than {} bytes", what_,
+                                                hs.max_reply)));
+      return;
+    }
+    reply_.append(in.substr(0, take));
+    if (nl == std::string_view::npos) return;
+    reply_.pop_back();  // the '\n'
+    if (hs.check) {
+      if (auto r = hs.check(reply_); !r) {
+        end_call(fail(std::move(r).error().wrap(what_ + ": handshake")));
+        return;
+      }
+    }
+    handshaking_ = false;
+    reply_.clear();
+    std::string rest(in.substr(take));
+    connection_ready();
+    if (!rest.empty() && !ended_) {
+      got_bytes_ = true;
+      feed(rest.data(), rest.size());
+    }
+  }
+
+  void handshake_closed(int status) {
+    if (write_failed_) {
+      end_call(fail(write_error_));
+    } else if (status == UV_EOF) {
+      end_call(fail(Errc::unavailable,
+                    fmt::format("{}: connection closed during the handshake", what_)));
+    } else {
+      end_call(fail_errno(-status, "reading the handshake reply from " + what_));
+    }
   }
 
   std::string request_head() {
@@ -262,7 +308,7 @@ class ClientCallImpl final : public ClientCall,
   }
 
   void update_reading() {
-    bool want = connected_ && !ended_ && !paused_ && !message_complete_;
+    bool want = !ended_ && (handshaking_ || (connected_ && !paused_ && !message_complete_));
     if (want == reading_) return;
     if (want) {
       reading_ = uv_read_start(&handle_.stream, alloc_buffer, on_read) == 0;
@@ -276,9 +322,13 @@ class ClientCallImpl final : public ClientCall,
     auto* c = static_cast<ClientCallImpl*>(s->data);
     if (c->ended_) return;
     auto keep = c->shared_from_this();
-    if (nread > 0) {
+    if (nread > 0 && c->handshaking_) {
+      c->handshake_read(buf->base, static_cast<size_t>(nread));
+    } else if (nread > 0) {
       c->got_bytes_ = true;
       c->feed(buf->base, static_cast<size_t>(nread));
+    } else if (nread < 0 && c->handshaking_) {
+      c->handshake_closed(static_cast<int>(nread));
     } else if (nread < 0) {
       c->peer_closed(static_cast<int>(nread));
     }
@@ -384,6 +434,8 @@ class ClientCallImpl final : public ClientCall,
   std::shared_ptr<ClientCallImpl> self_;
 
   bool connected_ = false;
+  bool handshaking_ = false;  // connected, waiting for the Handshake reply line
+  std::string reply_;         // the reply line so far
   bool ended_ = false;
   bool paused_ = false;
   bool reading_ = false;
