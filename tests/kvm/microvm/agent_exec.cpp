@@ -3,10 +3,11 @@
 // with nothing but blocking sockets, so it runs in the harness's busybox initramfs:
 // connect to the VMM's hybrid vsock socket, `CONNECT 49983`, retry while the guest boots,
 // then run one command through envd's process.Process/Start and relay its output and exit
-// code. Usage: agent-exec UDS [--timeout SECONDS] [--user NAME] -- CMD [ARGS...]
+// code. Usage: agent-exec UDS [--timeout SECONDS] [--pid VMM-PID] [--user NAME] -- CMD [ARGS...]
 //        agent-exec --control SOCKET JSON   (one request to nexus-vmm's control socket)
 // UDS may be `vsock:CID` for a plain AF_VSOCK connection (a peer VMM with vhost-vsock).
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <linux/vm_sockets.h>
@@ -130,10 +131,12 @@ int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--control") return control(argv[2], argv[3]);
   std::string uds, user = "root";
   double timeout = 60;
+  int watch_pid = 0;  // give up early when this process (the VMM) is gone
   std::vector<std::string> cmd;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--timeout" && i + 1 < argc) timeout = std::atof(argv[++i]);
+    else if (a == "--pid" && i + 1 < argc) watch_pid = std::atoi(argv[++i]);
     else if (a == "--user" && i + 1 < argc) user = argv[++i];
     else if (a == "--") {
       for (++i; i < argc; ++i) cmd.emplace_back(argv[i]);
@@ -148,6 +151,7 @@ int main(int argc, char** argv) {
   int fd = -1;
   while ((fd = connect_agent(uds, 49983, why)) < 0) {
     if (Clock::now() > deadline) return die("agent not reachable within the timeout: " + why);
+    if (watch_pid > 0 && ::kill(watch_pid, 0) != 0) return die("the VMM exited before its agent answered");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   double ready_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();

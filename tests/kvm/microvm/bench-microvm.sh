@@ -28,7 +28,7 @@ CFG
   t0=$(now_ms)
   ./nexus-vmm --config $d/config.json 2> $d/vmm.log &
   pid=$!
-  ./agent-exec $d/v.sock --timeout 300 -- /bin/true 2>/dev/null || { echo "# nexus-vmm round $1 failed"; cat $d/vmm.log; kill $pid; return; }
+  ./agent-exec $d/v.sock --timeout 300 --pid $pid -- /bin/true 2>/dev/null || { echo "# nexus-vmm round $1 failed"; cat $d/vmm.log; kill $pid; return; }
   t1=$(now_ms)
   sleep 1
   echo "nexus-vmm round $1: ready_ms=$((t1 - t0)) rss_kib=$(rss_kib $pid) hwm_kib=$(hwm_kib $pid) monitor_kib=$(vmm_self_kib $pid)"
@@ -56,7 +56,7 @@ run_qemu() {
     -drive id=rw,file=$d/disk.ext4,format=raw,if=none -device virtio-blk-device,drive=rw \
     -device vhost-vsock-device,guest-cid=$cid -device virtio-rng-device 2> $d/qemu.log &
   pid=$!
-  ./agent-exec vsock:$cid --timeout 300 -- /bin/true 2>/dev/null || { echo "# qemu round $1 failed"; cat $d/qemu.log; kill $pid; return; }
+  ./agent-exec vsock:$cid --timeout 300 --pid $pid -- /bin/true 2>/dev/null || { echo "# qemu round $1 failed"; cat $d/qemu.log; kill $pid; return; }
   t1=$(now_ms)
   sleep 1
   echo "qemu-microvm round $1: ready_ms=$((t1 - t0)) rss_kib=$(rss_kib $pid) hwm_kib=$(hwm_kib $pid) monitor_kib=$(vmm_self_kib $pid)"

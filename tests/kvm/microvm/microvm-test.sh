@@ -36,7 +36,7 @@ boot() {  # dir
   t0=$(now_ms)
   ./nexus-vmm --config "$1/config.json" 2> "$1/vmm.log" &
   VMM=$!
-  out=$(./agent-exec "$1/v.sock" --timeout 240 -- /bin/true 2>&1)
+  out=$(./agent-exec "$1/v.sock" --timeout 240 --pid $VMM -- /bin/true 2>&1)
   rc=$?
   t1=$(now_ms)
   echo "# $out"
