@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// AgentClient: nexusd's client for one sandbox agent (envd protocol over a Unix socket).
+// AgentClient: nexusd's client for one sandbox agent (envd protocol over the agent's Unix
+// socket, or a microVM's hybrid vsock socket: the endpoint says which).
 //
 // Thread affinity: the daemon loop thread. Everything the agent says is untrusted.
 #pragma once
@@ -58,9 +59,8 @@ class ProcessCall {
 class AgentClient {
  public:
   /// `access_token` is sent as X-Access-Token once the agent has been given it by init().
-  AgentClient(uv::Loop& loop, std::string socket_path, std::string access_token)
-      : loop_(loop), endpoint_(http::Endpoint::unix_socket(std::move(socket_path))),
-        token_(std::move(access_token)) {}
+  AgentClient(uv::Loop& loop, http::Endpoint endpoint, std::string access_token)
+      : loop_(loop), endpoint_(std::move(endpoint)), token_(std::move(access_token)) {}
 
   /// POST /init with the sandbox-level settings.
   void init(const Json& body, std::function<void(Result<void>)> done);

@@ -39,9 +39,12 @@ Result<CreateRequest> parse_create(const Json& body) {
   auto cpus = optional_int_field(body, "cpus");
   auto mem = optional_int_field(body, "memory_mib");
   auto env = parse_env_field(body);
+  auto isolation = json_string(body, "isolation");
   for (auto* e : {name ? nullptr : &name.error(), tpl ? nullptr : &tpl.error(), ttl ? nullptr : &ttl.error(),
-                  cpus ? nullptr : &cpus.error(), mem ? nullptr : &mem.error(), env ? nullptr : &env.error()})
+                  cpus ? nullptr : &cpus.error(), mem ? nullptr : &mem.error(), env ? nullptr : &env.error(),
+                  isolation ? nullptr : &isolation.error()})
     if (e) return fail(*e);
+  req.isolation = std::move(*isolation);
   req.name = std::move(*name);
   req.template_name = std::move(*tpl);
   req.ttl_seconds = *ttl;
@@ -86,6 +89,10 @@ void ApiServer::handle(std::shared_ptr<http::Exchange> ex) {
     if (req.method != "GET") return method_not_allowed(ex);
     if (e2b_url_.empty()) return reply_error(ex, 503, "unavailable", "the E2B endpoint is off (nexusd --e2b-listen)");
     return reply_json(ex, 200, Json{{"api_url", e2b_url_}, {"sandbox_url", e2b_url_}});
+  }
+  if (resource == "host" && parts.size() == 3) {
+    if (req.method != "GET") return method_not_allowed(ex);
+    return reply_json(ex, 200, host_json(mgr_.host(), mgr_.default_isolation()));
   }
   if (resource == "templates") return templates_.handle(parts, std::move(ex));
   reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", req.path));

@@ -22,11 +22,24 @@ struct DaemonConfig {
   uint32_t uid_count = 65536;
   int64_t sweep_interval_ms = 1000;
 
+  // Isolation (DESIGN.md section 6).
+  std::string isolation = "auto";   ///< default for creates that do not say: auto, microvm, jail
+  std::string vmm_path;             ///< nexus-vmm
+  std::string guest_kernel;         ///< uncompressed vmlinux for microVMs
+  std::string agent_initrd;         ///< the agent's initramfs (agent-initrd.cpio)
+  uint64_t probe_timeout_ms = 15000;     ///< `nexus-vmm --probe` at start-up
+  uint64_t boot_timeout_ms = 30000;      ///< a microVM's agent must answer by then
+  uint64_t vmm_stop_timeout_ms = 2000;   ///< graceful guest power-off before SIGKILL
+  uint64_t disk_size_mib = 4096;         ///< a microVM's writable disk (sparse)
+  uint32_t vmm_uid = 99999;              ///< the unprivileged ids a VMM jails itself as
+  uint32_t vmm_gid = 99999;
+
   std::string templates_dir() const { return root_dir + "/templates"; }
   std::string sandboxes_dir() const { return root_dir + "/sandboxes"; }
   std::string sandbox_dir(const std::string& id) const { return sandboxes_dir() + "/" + id; }
   std::string agent_socket_dir(const std::string& id) const { return run_dir + "/sandboxes/" + id; }
   std::string agent_socket(const std::string& id) const { return agent_socket_dir(id) + "/agent.sock"; }
+  std::string disk_pool_dir() const { return root_dir + "/disks"; }
 };
 
 }  // namespace nexus::daemon

@@ -80,8 +80,8 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id,
   auto port = head.headers.get("E2b-Sandbox-Port");
   if (port && *port != "49983" && *port != "49999")
     return reply_502(ex, id, fmt::format("The sandbox is running but port {} is not open", *port));
-  auto socket = mgr_.agent_socket(id);
-  if (!socket) return reply_502(ex, id, "The sandbox was not found");
+  auto endpoint = mgr_.agent_endpoint(id);
+  if (!endpoint) return reply_502(ex, id, "The sandbox was not found");
   // The agent takes its settings (access token, default user, envs) from nexusd alone.
   if (head.path == "/init") return e2b::reply_error(ex, 403, "/init is reserved for nexusd");
 
@@ -148,7 +148,7 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id,
     if (*state == Upstream::waiting) return reply_502(ex, id, "The sandbox is not reachable: " + r.error().message());
     ex->abort();  // the client must see a truncated response, not a complete one
   };
-  auto call = http::request(loop_, http::Endpoint::unix_socket(*socket), std::move(req), std::move(cbs));
+  auto call = http::request(loop_, *endpoint, std::move(req), std::move(cbs));
   *call_slot = call;
   ex->on_abort([call_slot] {
     if (auto c = call_slot->lock()) c->cancel();

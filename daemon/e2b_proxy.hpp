@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // E2bProxy: forwards envd and code-interpreter traffic (E2b-Sandbox-Id / E2b-Sandbox-Port)
-// to the sandbox's agent socket. Bodies are forwarded as they are, streamed both ways with
+// to the sandbox's agent (its Unix socket, or a microVM's hybrid vsock socket). Bodies are forwarded as they are, streamed both ways with
 // back-pressure; nothing is re-encoded. A sandbox that is not running answers 502 as E2B's
 // edge does (e2b-protocol.md B.1).
 //

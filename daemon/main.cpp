@@ -17,6 +17,8 @@
 #include "daemon/api_server.hpp"
 #include "daemon/auth.hpp"
 #include "daemon/e2b_server.hpp"
+#include "daemon/host_paths.hpp"
+#include "daemon/isolation.hpp"
 #include "daemon/listen_fds.hpp"
 #include "daemon/sandbox_manager.hpp"
 #include "daemon/store.hpp"
@@ -30,29 +32,16 @@ constexpr int kExitOk = 0;
 constexpr int kExitUsage = 2;
 constexpr int kExitStartup = 3;
 
-std::string find_agent(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("NEXUS_AGENT"); env && *env) return env;
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    auto build_tree = exe.parent_path().parent_path() / "guest-agent" / "nexus-agent";
-    if (std::filesystem::exists(build_tree, ec)) return build_tree;
-    auto beside = exe.parent_path() / "nexus-agent";
-    if (std::filesystem::exists(beside, ec)) return beside;
-  }
-  return std::string(NEXUS_LIBEXECDIR) + "/nexus/nexus-agent";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace nexus;
   daemon::DaemonConfig cfg;
-  std::string agent_flag, log_level = "info", e2b_listen = "127.0.0.1:49982";
+  std::string agent_flag, vmm_flag, kernel_flag, initrd_flag, log_level = "info", e2b_listen = "127.0.0.1:49982";
+  uint64_t boot_timeout_s = cfg.boot_timeout_ms / 1000, probe_timeout_s = cfg.probe_timeout_ms / 1000;
   bool log_time = false;
   CLI::App app{"nexusd: the Nexus sandbox daemon. Serves the native API on a Unix socket and runs\n"
-               "sandboxes (jail isolation on this release).",
+               "sandboxes in microVMs or in a namespace jail.",
                "nexusd"};
   app.set_version_flag("--version", std::string("nexusd ") + NEXUS_VERSION);
   app.add_option("--root", cfg.root_dir, "State directory (database, templates, sandboxes)")->capture_default_str();
@@ -64,6 +53,24 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--cache-dir", cfg.cache_dir, "Cache for template bases, keyed by input hash")->capture_default_str();
   app.add_option("--default-ttl", cfg.default_ttl_seconds, "Default sandbox TTL in seconds")->capture_default_str();
+  app.add_option("--isolation", cfg.isolation,
+                 "Isolation of sandboxes that do not ask: auto (microvm when this host runs guest kernels at "
+                 "hardware speed and a guest kernel and agent initrd are present, else jail), microvm or jail")
+      ->check(CLI::IsMember({"auto", "microvm", "jail"}))
+      ->capture_default_str();
+  app.add_option("--vmm", vmm_flag, "Path of nexus-vmm (default: $NEXUS_VMM, the build tree, libexecdir/nexus)");
+  app.add_option("--guest-kernel", kernel_flag,
+                 "Guest kernel (uncompressed vmlinux) for microVMs (default: $NEXUS_GUEST_KERNEL, <root>/guest/vmlinux, "
+                 "else the cached build of packaging/guest-kernel/build-guest-kernel)");
+  app.add_option("--agent-initrd", initrd_flag,
+                 "The agent's initramfs for microVMs (default: $NEXUS_AGENT_INITRD, the build tree, "
+                 "libexecdir/nexus/agent-initrd.cpio)");
+  app.add_option("--boot-timeout", boot_timeout_s, "Seconds a microVM's agent has to answer after start")
+      ->check(CLI::Range(1, 600))
+      ->capture_default_str();
+  app.add_option("--probe-timeout", probe_timeout_s, "Seconds the start-up probe of /dev/kvm may take")
+      ->check(CLI::Range(1, 120))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warning or error")->capture_default_str();
   app.add_flag("--log-time", log_time, "Prefix log lines with the time and pid");
   app.footer("Socket activation: sockets named 'nexus' (the API) and 'e2b' (the E2B endpoint) passed by\n"
@@ -83,14 +90,14 @@ int main(int argc, char** argv) {
   log::set_level(level);
   log::set_sink(2, log_time);
   if (cfg.socket_path.empty()) cfg.socket_path = cfg.run_dir + "/nexus.sock";
-  cfg.agent_path = find_agent(agent_flag);
-  {
-    std::error_code abs_ec;
-    auto abs = std::filesystem::absolute(cfg.agent_path, abs_ec);
-    if (!abs_ec) cfg.agent_path = abs.lexically_normal().string();
-  }
+  cfg.agent_path = daemon::absolute_path(daemon::find_agent(agent_flag));
   if (const char* cache = std::getenv("NEXUS_CACHE_DIR"); cache && *cache && cfg.cache_dir == "/var/cache/nexus")
     cfg.cache_dir = cache;
+  cfg.vmm_path = daemon::absolute_path(daemon::find_vmm(vmm_flag));
+  cfg.agent_initrd = daemon::absolute_path(daemon::find_agent_initrd(initrd_flag));
+  cfg.guest_kernel = daemon::absolute_path(daemon::find_guest_kernel(kernel_flag, cfg.root_dir, cfg.cache_dir));
+  cfg.boot_timeout_ms = boot_timeout_s * 1000;
+  cfg.probe_timeout_ms = probe_timeout_s * 1000;
 
   auto die = [](const std::string& msg) {
     log::error("nexusd", "{}", msg);
@@ -128,8 +135,24 @@ int main(int argc, char** argv) {
 
   auto store = daemon::Store::open(cfg.root_dir + "/nexus.db");
   if (!store) return die(store.error().message());
+  // The probe runs once, before anything is served: `auto` and GET /v1/host use its result.
+  microvm::ProbeResult probe;
+  if (::access(cfg.vmm_path.c_str(), X_OK) == 0) {
+    probe = microvm::run_probe(cfg.vmm_path, cfg.probe_timeout_ms);
+  } else {
+    probe.reason = "nexus-vmm is not installed at '" + cfg.vmm_path + "'";
+  }
+  auto host = daemon::inspect_host(cfg, std::move(probe));
+  log::info("nexusd", "host probe ({} ms): {}; isolation {}: {}", host.probe.duration_ms, host.probe.reason,
+            cfg.isolation, daemon::auto_explanation(host));
+  if (cfg.isolation == "microvm") {
+    if (auto why = daemon::microvm_unavailable(host))
+      log::warning("nexusd", "--isolation microvm, but microVMs cannot run here ({}): creates will fail", *why);
+  }
+
   uv::Loop loop;
   daemon::SandboxManager manager(loop, **store, cfg);
+  manager.set_host(std::move(host));
   if (auto r = manager.reconcile(); !r) return die("reconciling state: " + r.error().message());
   daemon::TemplateService templates(loop, manager.config(),
                                     [&manager](const std::string& name) { return manager.count_using_template(name); });

@@ -2,25 +2,17 @@
 // SandboxManager implementation.
 #include "daemon/sandbox_manager.hpp"
 
-#include "daemon/auth.hpp"
-
-#include <dirent.h>
-#include <grp.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cstring>
 #include <filesystem>
 
 #include <fmt/format.h>
 
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "daemon/auth.hpp"
+#include "daemon/fs_helpers.hpp"
 #include "daemon/jail/jail.hpp"
+#include "daemon/jail_backend.hpp"
 #include "rootfs/seeded_templates.hpp"
-#include "rootfs/template_store.hpp"
 
 namespace nexus::daemon {
 namespace {
@@ -45,31 +37,6 @@ bool valid_env_key(const std::string& k) {
   return true;
 }
 
-Result<void> mkdir_p(const std::string& path, mode_t mode) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) return fail(Error(ec, fmt::format("creating '{}': {}", path, ec.message())));
-  if (::chmod(path.c_str(), mode) != 0) return fail_errno(fmt::format("chmod '{}'", path));
-  return {};
-}
-
-/// Bind a listening Unix socket for the sandbox agent. nexusd owns the path; the agent
-/// inherits the listening fd, so it never needs to see a host path.
-Result<UniqueFd> listen_agent_socket(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return fail(Errc::invalid_argument, fmt::format("socket path '{}' too long", path));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fail_errno("socket");
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  (void)::unlink(path.c_str());  // a stale socket from an earlier life of this id
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return fail_errno(fmt::format("binding '{}'", path));
-  if (::chmod(path.c_str(), 0600) != 0) return fail_errno(fmt::format("chmod '{}'", path));
-  if (::listen(fd.get(), 128) != 0) return fail_errno(fmt::format("listening on '{}'", path));
-  return fd;
-}
-
 jail::Handle handle_of(const SandboxRecord& r) {
   jail::Handle h{};
   h.pid = static_cast<pid_t>(r.pid);
@@ -80,7 +47,12 @@ jail::Handle handle_of(const SandboxRecord& r) {
 }  // namespace
 
 SandboxManager::SandboxManager(uv::Loop& loop, Store& store, DaemonConfig config)
-    : loop_(loop), store_(store), config_(std::move(config)), sweeper_(loop) {}
+    : loop_(loop), store_(store), config_(std::move(config)), jail_(std::make_unique<JailBackend>(config_)),
+      microvm_(std::make_unique<MicrovmBackend>(loop, config_,
+                                                [this](const std::string& id, SandboxState state, std::string reason) {
+                                                  backend_exit(id, state, std::move(reason));
+                                                })),
+      sweeper_(loop) {}
 
 SandboxManager::~SandboxManager() = default;
 
@@ -94,6 +66,27 @@ SandboxManager::Live* SandboxManager::find_live(const std::string& id) {
   return it == live_.end() ? nullptr : it->second.get();
 }
 
+Backend& SandboxManager::backend_for(const SandboxRecord& r) {
+  return r.isolation == microvm_->name() ? *microvm_ : *jail_;
+}
+
+void SandboxManager::set_host(HostFacts host) {
+  host_ = std::move(host);
+  if (!microvm_unavailable(host_)) microvm_->warm();
+}
+
+Isolation SandboxManager::default_isolation() const {
+  return parse_isolation(config_.isolation).value_or(Isolation::automatic);
+}
+
+void SandboxManager::backend_exit(const std::string& id, SandboxState state, std::string reason) {
+  Live* l = find_live(id);
+  if (!l || l->record.state == SandboxState::creating) return;  // a failing start reports itself
+  log::warning(kLog, "sandbox {} ended: {}", id, reason);
+  SandboxRecord copy = l->record;
+  (void)teardown(copy, state, std::move(reason));  // logged inside
+}
+
 Result<void> SandboxManager::reconcile() {
   NEXUS_TRY(mkdir_p(config_.sandboxes_dir(), 0700));
   NEXUS_TRY(mkdir_p(config_.templates_dir(), 0755));
@@ -105,8 +98,9 @@ Result<void> SandboxManager::reconcile() {
     if (r.state != SandboxState::creating && r.pid > 0 && jail::alive(handle_of(r))) {
       auto live = std::make_unique<Live>();
       live->record = r;
-      live->agent = std::make_unique<AgentClient>(loop_, config_.agent_socket(r.id), r.access_token);
+      live->agent = std::make_unique<AgentClient>(loop_, backend_for(r).agent_endpoint(r), r.access_token);
       live_[r.id] = std::move(live);
+      backend_for(r).adopt(r);
       ++adopted;
       log::info(kLog, "adopted sandbox {} (pid {}, {})", r.id, r.pid, state_name(r.state));
       continue;
@@ -118,7 +112,8 @@ Result<void> SandboxManager::reconcile() {
     ++cleaned;
   }
   // Leftovers with no live record (crashes between steps): sandbox dirs may hold mounts and
-  // cgroups, so the jail tears them down; agent socket dirs are plain directories.
+  // cgroups (with a VMM in it, for a microVM), so the jail's cleanup tears them down; agent
+  // socket dirs are plain directories.
   std::error_code ec;
   for (auto& entry : std::filesystem::directory_iterator(config_.sandboxes_dir(), ec)) {
     std::string id = entry.path().filename();
@@ -148,9 +143,10 @@ void SandboxManager::sweep() {
     auto& r = live->record;
     if (r.state == SandboxState::creating) continue;
     if (!jail::alive(handle_of(r))) {
-      log::warning(kLog, "sandbox {} ended unexpectedly (its init exited)", id);
+      const char* what = r.isolation == "microvm" ? "nexus-vmm" : "the sandbox init";
+      log::warning(kLog, "sandbox {} ended unexpectedly ({} exited)", id, what);
       SandboxRecord copy = r;
-      (void)teardown(copy, SandboxState::failed, "the sandbox init exited unexpectedly");  // logged inside
+      (void)teardown(copy, SandboxState::failed, fmt::format("{} exited unexpectedly", what));  // logged inside
       continue;
     }
     if (r.expires_at_ms <= now && r.on_timeout == TimeoutAction::pause && r.state == SandboxState::running) {
@@ -204,6 +200,14 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
       return fail(Errc::invalid_argument, fmt::format("invalid metadata key '{}'", k));
   }
   if (metadata_bytes > kMaxMetadataBytes) return fail(Errc::invalid_argument, "metadata larger than 64 KiB");
+  Isolation requested = default_isolation();
+  if (!req.isolation.empty()) {
+    auto parsed = parse_isolation(req.isolation);
+    if (!parsed) return fail(parsed.error());
+    requested = *parsed;
+  }
+  auto isolation = choose_isolation(requested, host_);
+  if (!isolation) return fail(isolation.error());
   auto tpl = rootfs::read_template(config_.templates_dir(), template_name);
   if (!tpl) {
     if (!tpl.error().is(Errc::not_found)) return fail(tpl.error());
@@ -221,6 +225,7 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
   r.id = "sb_" + random_base32(20);
   r.name = req.name.empty() ? r.id : req.name;
   r.template_name = template_name;
+  r.isolation = *isolation;
   r.cpus = static_cast<int>(cpus);
   r.memory_mib = static_cast<int>(memory_mib);
   r.env = req.env;
@@ -232,7 +237,7 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
   r.created_at_ms = now;
   r.last_active_at_ms = now;
   r.expires_at_ms = now + ttl * 1000;
-  v.lower_dir = tpl->rootfs_path;
+  v.tpl = std::move(*tpl);
   return v;
 }
 
@@ -243,57 +248,48 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
   if (auto res = store_.insert(r); !res) return done(fail(res.error()));
 
   auto failed = [this, done](SandboxRecord rr, Error e) {
+    log::warning(kLog, "sandbox {} did not start: {}", rr.id, e.message());
     (void)teardown(rr, SandboxState::failed, e.message());  // logged inside
     done(fail(std::move(e)));
   };
-
-  std::string sock_dir = config_.agent_socket_dir(r.id);
-  if (auto res = mkdir_p(sock_dir, 0700); !res) return failed(r, res.error());
-  auto listen_fd = listen_agent_socket(config_.agent_socket(r.id));
-  if (!listen_fd) return failed(r, listen_fd.error());
-
-  jail::Spec spec;
-  spec.id = r.id;
-  spec.lower_dir = checked->lower_dir;
-  spec.sandbox_dir = config_.sandbox_dir(r.id);
-  spec.agent_path = config_.agent_path;
-  spec.agent_args = {"--listen-fd", "3"};
-  spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LISTEN_FDS=1"};
-  spec.listen_fd = listen_fd->get();
-  spec.limits.cpus = r.cpus;
-  spec.limits.memory_bytes = static_cast<uint64_t>(r.memory_mib) << 20;
-  spec.limits.pids = config_.pids_limit;
-  spec.uid_base = config_.uid_base;
-  spec.uid_count = config_.uid_count;
-  spec.log_path = spec.sandbox_dir + "/agent.log";  // removed with the sandbox dir
-  auto handle = jail::spawn(spec);
-  listen_fd->reset();  // the agent holds the listening socket now
-  if (!handle) return failed(r, std::move(handle.error()).wrap("starting the sandbox"));
-  r.pid = handle->pid;
-  r.pid_start_time = handle->start_time;
-  if (auto res = save(r); !res) return failed(r, res.error());
-
+  Backend& backend = backend_for(r);
   auto live = std::make_unique<Live>();
   live->record = r;
-  live->agent = std::make_unique<AgentClient>(loop_, config_.agent_socket(r.id), r.access_token);
-  AgentClient* agent = live->agent.get();
+  live->agent = std::make_unique<AgentClient>(loop_, backend.agent_endpoint(r), r.access_token);
   live_[r.id] = std::move(live);
 
-  Json init = {{"envVars", r.env},
-               {"defaultUser", "user"},
-               {"defaultWorkdir", "/home/user"},
-               {"accessToken", r.access_token},
-               {"trafficAccessToken", traffic_token_for(r.access_token)}};  // Nexus's own field
   std::string id = r.id;
-  agent->init(init, [this, id, done, failed](Result<void> res) {
+  auto spawned = [this, id](pid_t pid, uint64_t start_time) {
+    Live* l = find_live(id);
+    if (!l) return;
+    l->record.pid = pid;
+    l->record.pid_start_time = start_time;
+    if (auto s = save(l->record); !s) log::error(kLog, "{}", s.error().message());  // reconcile cleans up
+  };
+  auto init = [this, id, done, failed]() {
+    Live* l = find_live(id);
+    const SandboxRecord& rec = l->record;
+    Json body = {{"envVars", rec.env},
+                 {"defaultUser", "user"},
+                 {"defaultWorkdir", "/home/user"},
+                 {"accessToken", rec.access_token},
+                 {"trafficAccessToken", traffic_token_for(rec.access_token)}};  // Nexus's own field
+    l->agent->init(body, [this, id, done, failed](Result<void> res) {
+      Live* l2 = find_live(id);
+      if (!l2) return done(fail(Errc::conflict, fmt::format("sandbox '{}' was stopped while starting", id)));
+      if (!res) return failed(l2->record, std::move(res.error()).wrap("initialising the sandbox agent"));
+      l2->record.state = SandboxState::running;
+      if (auto s = save(l2->record); !s) return failed(l2->record, s.error());
+      log::info(kLog, "created sandbox {} ('{}', template '{}', {}, pid {})", id, l2->record.name,
+                l2->record.template_name, l2->record.isolation, l2->record.pid);
+      done(l2->record);
+    });
+  };
+  backend.start(r, checked->tpl, std::move(spawned), [this, id, done, failed, init](Result<void> res) {
     Live* l = find_live(id);
     if (!l) return done(fail(Errc::conflict, fmt::format("sandbox '{}' was stopped while starting", id)));
-    if (!res) return failed(l->record, std::move(res.error()).wrap("initialising the sandbox agent"));
-    l->record.state = SandboxState::running;
-    if (auto s = save(l->record); !s) return failed(l->record, s.error());
-    log::info(kLog, "created sandbox {} ('{}', template '{}', pid {})", id, l->record.name,
-              l->record.template_name, l->record.pid);
-    done(l->record);
+    if (!res) return failed(l->record, std::move(res).error());
+    init();
   });
 }
 
@@ -328,9 +324,7 @@ std::vector<SandboxRecord> SandboxManager::live_records() const {
 }
 
 Result<void> SandboxManager::teardown(SandboxRecord& r, SandboxState final_state, std::string reason) {
-  auto res = jail::destroy(r.id, handle_of(r), config_.sandbox_dir(r.id));
-  std::error_code ec;
-  std::filesystem::remove_all(config_.agent_socket_dir(r.id), ec);
+  auto res = backend_for(r).destroy(r);
   if (!res) {
     log::error(kLog, "tearing down sandbox {}: {}", r.id, res.error().message());
     final_state = SandboxState::failed;
@@ -376,7 +370,7 @@ Result<SandboxRecord> SandboxManager::pause(const std::string& id) {
   SandboxRecord& r = (*l)->record;
   if (r.state != SandboxState::running)
     return fail(Errc::conflict, fmt::format("sandbox '{}' is {}, not active", id, state_name(r.state)));
-  if (auto res = jail::freeze(id); !res) return fail(std::move(res.error()).wrap("pausing"));
+  NEXUS_TRY(backend_for(r).pause(r));
   r.state = SandboxState::paused;
   NEXUS_TRY(save(r));
   return r;
@@ -388,7 +382,7 @@ Result<SandboxRecord> SandboxManager::resume(const std::string& id) {
   SandboxRecord& r = (*l)->record;
   if (r.state != SandboxState::paused)
     return fail(Errc::conflict, fmt::format("sandbox '{}' is {}, not paused", id, state_name(r.state)));
-  if (auto res = jail::thaw(id); !res) return fail(std::move(res.error()).wrap("resuming"));
+  NEXUS_TRY(backend_for(r).resume(r));
   r.state = SandboxState::running;
   touch(r);
   NEXUS_TRY(save(r));
@@ -421,12 +415,12 @@ Result<SandboxRecord> SandboxManager::extend(const std::string& id, int64_t seco
   return r;
 }
 
-Result<std::string> SandboxManager::agent_socket(const std::string& id) {
+Result<http::Endpoint> SandboxManager::agent_endpoint(const std::string& id) {
   Live* l = find_live(id);
   if (!l) return fail(Errc::not_found, fmt::format("sandbox '{}' is not running", id));
   if (l->record.state != SandboxState::running)
     return fail(Errc::conflict, fmt::format("sandbox '{}' is {}", id, state_name(l->record.state)));
-  return config_.agent_socket(id);
+  return backend_for(l->record).agent_endpoint(l->record);
 }
 
 Result<AgentClient*> SandboxManager::begin_command(const std::string& id) {

@@ -15,9 +15,13 @@
 #include "common/result.hpp"
 #include "common/uv.hpp"
 #include "daemon/agent_client.hpp"
+#include "daemon/backend.hpp"
 #include "daemon/config.hpp"
+#include "daemon/isolation.hpp"
+#include "daemon/microvm_backend.hpp"
 #include "daemon/sandbox_record.hpp"
 #include "daemon/store.hpp"
+#include "rootfs/template_store.hpp"
 
 namespace nexus::daemon {
 
@@ -33,6 +37,7 @@ struct CreateRequest {
   std::map<std::string, std::string> metadata;
   TimeoutAction on_timeout = TimeoutAction::stop;
   std::string owner;
+  std::string isolation;  ///< auto, microvm or jail; empty: the daemon's default
 };
 
 class SandboxManager {
@@ -56,8 +61,8 @@ class SandboxManager {
   Result<SandboxRecord> set_ttl(const std::string& id, int64_t ttl_seconds);
   /// Make a running sandbox live at least until now + `seconds` (never shortens).
   Result<SandboxRecord> extend(const std::string& id, int64_t seconds);
-  /// The agent socket of a running sandbox (for the E2B proxy); conflict when not running.
-  Result<std::string> agent_socket(const std::string& id);
+  /// How to reach a running sandbox's agent (for the E2B proxy); conflict when not running.
+  Result<http::Endpoint> agent_endpoint(const std::string& id);
 
   /// For run/exec: the sandbox's agent, if the sandbox is active; refreshes its TTL.
   Result<AgentClient*> begin_command(const std::string& id);
@@ -68,6 +73,12 @@ class SandboxManager {
   size_t count_using_template(const std::string& template_name) const;
 
   const DaemonConfig& config() const { return config_; }
+  /// What start-up found out about this host (probe, kernel, initrd); used by `auto`.
+  /// When microVMs can run, the disk pool starts filling.
+  void set_host(HostFacts host);
+  const HostFacts& host() const { return host_; }
+  /// The isolation creates get when they do not ask (config().isolation, checked by main).
+  Isolation default_isolation() const;
   size_t live_count() const { return live_.size(); }
 
  private:
@@ -76,10 +87,10 @@ class SandboxManager {
     std::unique_ptr<AgentClient> agent;
   };
 
-  /// A checked request: the record to create and the template tree to use as its lower layer.
+  /// A checked request: the record to create and the template to start it from.
   struct Validated {
     SandboxRecord record;
-    std::string lower_dir;
+    rootfs::TemplateInfo tpl;
   };
   Result<Validated> validate(const CreateRequest& req);
   /// The live sandbox `id`, or an error: not_found if unknown, conflict if it is not live.
@@ -90,10 +101,16 @@ class SandboxManager {
   void sweep();
   Result<void> save(const SandboxRecord& r);
   Live* find_live(const std::string& id);
+  Backend& backend_for(const SandboxRecord& r);
+  /// A backend saw a sandbox's process end on its own.
+  void backend_exit(const std::string& id, SandboxState state, std::string reason);
 
   uv::Loop& loop_;
   Store& store_;
   DaemonConfig config_;
+  HostFacts host_;
+  std::unique_ptr<Backend> jail_;
+  std::unique_ptr<MicrovmBackend> microvm_;
   std::map<std::string, std::unique_ptr<Live>> live_;
   uv::Timer sweeper_;
   int64_t last_prune_ms_ = 0;
