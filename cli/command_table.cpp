@@ -46,6 +46,9 @@ const std::vector<CommandSpec>& table() {
         int_option("--cpus", "cpus", "N", "Number of vCPUs (1-64, default 1)"),
         int_option("--memory", "memory", "MiB", "Memory in MiB (64-65536, default 512)"),
         env_option("Environment variable for everything run in the sandbox (repeatable)"),
+        ArgSpec{"--isolation", "isolation", ArgKind::value, "MODE",
+                "auto, microvm or jail (default: nexusd's, normally auto; see nexus doctor)", false,
+                ArgCheck::isolation, {}},
         json_flag, quiet_flag}},
 
       {CommandId::sandbox_run, "sandbox", "run", "Run a snippet of code in a sandbox",
@@ -134,6 +137,12 @@ const std::vector<CommandSpec>& table() {
        "Prints E2B_API_URL, E2B_SANDBOX_URL and E2B_API_KEY as shell exports. The key is\n"
        "created on first use and kept in ~/.config/nexus/e2b-keys.json (mode 0600).\n"
        "Example: eval \"$(nexus e2b env)\" && node agent.mjs",
+       {json_flag}},
+
+      {CommandId::doctor, "", "doctor", "Check this host: microVM support, guest images, cgroups, nexusd",
+       "One line per check (ok, warn or fail), then which isolation 'auto' picks and why.\n"
+       "Asks nexusd (GET /v1/host); when nexusd is down and /dev/kvm can be opened, runs the\n"
+       "probe itself. Exit status: 0 when no check failed, 1 when one did, 3 when nexusd is down.",
        {json_flag}},
 
       {CommandId::version, "", "version", "Show the client's and the daemon's versions", {},

@@ -24,6 +24,7 @@ enum class CommandId {
   auth_key_list,
   auth_key_revoke,
   e2b_env,
+  doctor,
   version,
 };
 
@@ -39,6 +40,7 @@ enum class ArgCheck {
   positive_int,  ///< 1 .. 2^31-1
   key_value,     ///< K=V with a non-empty K
   language,      ///< one of run_languages
+  isolation,     ///< one of isolation_modes
 };
 
 struct ArgSpec {
@@ -78,6 +80,9 @@ const CommandSpec& command_spec(CommandId id);
 
 /// Languages accepted by `sandbox run -l`.
 inline constexpr std::string_view run_languages[] = {"python", "javascript", "bash"};
+
+/// Values of `sandbox create --isolation`.
+inline constexpr std::string_view isolation_modes[] = {"auto", "microvm", "jail"};
 
 inline constexpr std::string_view default_socket_path = "/run/nexus/nexus.sock";
 

@@ -59,11 +59,18 @@ std::string check_language(std::string& value) {
   return fmt::format("unknown language '{}' (valid: {})", value, valid);
 }
 
+std::string check_isolation(std::string& value) {
+  for (std::string_view mode : isolation_modes)
+    if (value == mode) return {};
+  return fmt::format("unknown isolation '{}' (valid: auto, microvm, jail)", value);
+}
+
 CLI::Validator validator_for(ArgCheck check) {
   switch (check) {
     case ArgCheck::positive_int: return CLI::Validator(check_positive_int, "", "positive");
     case ArgCheck::key_value: return CLI::Validator(check_key_value, "", "key_value");
     case ArgCheck::language: return CLI::Validator(check_language, "", "language");
+    case ArgCheck::isolation: return CLI::Validator(check_isolation, "", "isolation");
     case ArgCheck::none: break;
   }
   return CLI::Validator();

@@ -108,6 +108,7 @@ void build_create(const Invocation& inv, Command& cmd) {
   if (inv.has("cpus")) body["cpus"] = int_value(inv, "cpus");
   if (inv.has("memory")) body["memory_mib"] = int_value(inv, "memory");
   if (inv.has("env")) body["env"] = env_object(inv.list("env"));
+  if (inv.has("isolation")) body["isolation"] = inv.get("isolation");
   cmd.request = {"POST", "/v1/sandboxes", std::move(body)};
 }
 
@@ -164,6 +165,7 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
       cmd.request = {"DELETE", "/v1/auth/keys/" + encode_path_segment(cmd.subject), std::nullopt};
       break;
     case CommandId::e2b_env: cmd.request = {"GET", "/v1/e2b", std::nullopt}; break;
+    case CommandId::doctor: cmd.request = {"GET", "/v1/host", std::nullopt}; break;
     case CommandId::version: cmd.request = {"GET", "/v1/version", std::nullopt}; break;
   }
   return cmd;

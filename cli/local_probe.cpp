@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+// The local host report: find nexus-vmm and the guest images as nexusd would by default,
+// run the probe with a deadline.
+#include "cli/local_probe.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/strings.hpp"
+#include "common/unique_fd.hpp"
+#include "nexus_config.h"
+
+extern char** environ;
+
+namespace nexus::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kProbeTimeoutMs = 15000;
+
+bool exists(const std::string& p) { return !p.empty() && ::access(p.c_str(), F_OK) == 0; }
+
+// $ENV, else <build>/<rel> beside the running nexus, else <libexecdir>/nexus/<name>.
+std::string locate(const char* env, const char* rel, const char* name) {
+  if (const char* v = std::getenv(env); v && *v) return v;
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto p = exe.parent_path().parent_path() / rel;
+    if (exists(p.string())) return p.string();
+  }
+  return fmt::format("{}/nexus/{}", NEXUS_LIBEXECDIR, name);
+}
+
+struct ProbeRun {
+  bool ran = false;
+  int exit_code = -1;
+  std::string out;
+  std::string why_not;
+};
+
+ProbeRun run_probe(const std::string& vmm) {
+  ProbeRun r;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    r.why_not = fmt::format("pipe: {}", std::strerror(errno));
+    return r;
+  }
+  UniqueFd rd(fds[0]), wr(fds[1]);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  char* argv[] = {const_cast<char*>(vmm.c_str()), const_cast<char*>("--probe"), const_cast<char*>("--json"), nullptr};
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, vmm.c_str(), &fa, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  wr.reset();
+  if (rc != 0) {
+    r.why_not = fmt::format("cannot run '{}': {}", vmm, std::strerror(rc));
+    return r;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeTimeoutMs);
+  bool timed_out = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{rd.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::read(rd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (r.out.size() < 64 * 1024) r.out.append(buf, static_cast<size_t>(n));
+  }
+  if (timed_out) (void)::kill(-pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    r.why_not = fmt::format("'{} --probe' did not finish within {} s (killed)", vmm, kProbeTimeoutMs / 1000);
+  } else if (!WIFEXITED(status)) {
+    r.why_not = fmt::format("'{} --probe' was killed by signal {}", vmm, WTERMSIG(status));
+  } else {
+    r.ran = true;
+    r.exit_code = WEXITSTATUS(status);
+  }
+  return r;
+}
+
+Json file_entry(const std::string& path) { return Json{{"path", path}, {"present", exists(path)}}; }
+
+}  // namespace
+
+Json probe_report(const std::string& out, int exit_code, bool ran, const std::string& why_not) {
+  Json verdict;
+  for (const auto& line : split(out, '\n')) {
+    auto j = parse_json(trim(line));
+    if (j && j->is_object()) verdict = *j;
+  }
+  Json p = {{"ran", ran && (exit_code >= 0 && exit_code <= 2)}, {"exit_code", exit_code}};
+  bool usable = ran && exit_code == 0;
+  if (verdict.is_object()) {
+    if (verdict.contains("usable") && verdict["usable"].is_boolean()) usable = usable && verdict["usable"].get<bool>();
+    for (const char* k : {"ns_per_iteration", "native_ns_estimate", "slowdown"})
+      if (verdict.contains(k) && verdict[k].is_number()) p[k] = verdict[k];
+    if (verdict.contains("kvm") && verdict["kvm"].is_boolean()) p["kvm"] = verdict["kvm"];
+  }
+  if (!p.contains("kvm")) p["kvm"] = ran && exit_code != 2;
+  p["usable"] = usable;
+  std::string reason = !ran ? why_not : verdict.is_object() && verdict.contains("reason") && verdict["reason"].is_string()
+                                           ? verdict["reason"].get<std::string>() : std::string();
+  if (ran && !usable && p["kvm"].get<bool>() && p.contains("slowdown") && p["slowdown"].get<double>() > 1.0)
+    reason = fmt::format("/dev/kvm runs guest kernel code {:.0f}x slower than native (PVM or software emulation)",
+                         p["slowdown"].get<double>());
+  if (reason.empty()) reason = usable ? "guest kernel code runs at hardware speed"
+                               : exit_code == 2 ? "/dev/kvm is missing or cannot run a VM"
+                                                : fmt::format("the probe gave no verdict (exit status {})", exit_code);
+  p["reason"] = reason;
+  return p;
+}
+
+Json local_host_report(std::string& note) {
+  UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (!kvm) {
+    note = fmt::format("cannot open /dev/kvm ({}), so no local probe either: run nexus doctor as root or start nexusd",
+                       std::strerror(errno));
+    return nullptr;
+  }
+  kvm.reset();
+  std::string vmm = locate("NEXUS_VMM", "vmm/nexus-vmm", "nexus-vmm");
+  std::string initrd = locate("NEXUS_AGENT_INITRD", "guest-agent/agent-initrd.cpio", "agent-initrd.cpio");
+  const char* kenv = std::getenv("NEXUS_GUEST_KERNEL");
+  std::string kernel = kenv && *kenv ? kenv : "/var/lib/nexus/guest/vmlinux";
+  ProbeRun run;
+  if (::access(vmm.c_str(), X_OK) == 0) run = run_probe(vmm);
+  else run.why_not = fmt::format("nexus-vmm is not installed at '{}'", vmm);
+  Json probe = probe_report(run.out, run.exit_code, run.ran, run.why_not);
+  note = "nexusd is not running: probed this host directly (paths are nexusd's defaults)";
+
+  std::string why;
+  if (!exists(vmm)) why = fmt::format("nexus-vmm is not installed (looked for '{}')", vmm);
+  else if (!probe["usable"].get<bool>()) why = probe["reason"].get<std::string>();
+  else if (!exists(kernel)) why = fmt::format("no guest kernel at '{}'", kernel);
+  else if (!exists(initrd)) why = fmt::format("no agent initrd at '{}'", initrd);
+  Json microvm = {{"available", why.empty()}};
+  if (!why.empty()) microvm["reason"] = why;
+  std::string explanation = why.empty() ? "auto -> microvm (" + probe["reason"].get<std::string>() + ")"
+                                        : "auto -> jail, because " + why;
+  return Json{{"isolation", {{"default", "auto"}, {"auto", why.empty() ? "microvm" : "jail"}, {"explanation", explanation}}},
+              {"microvm", microvm},
+              {"jail", {{"available", true}}},
+              {"probe", probe},
+              {"vmm", file_entry(vmm)},
+              {"guest_kernel", file_entry(kernel)},
+              {"agent_initrd", file_entry(initrd)},
+              {"cgroup", {{"version", exists("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1}}}};
+}
+
+}  // namespace nexus::cli
