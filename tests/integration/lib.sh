@@ -61,12 +61,12 @@ require_env() {
     skip "template ai-agent-default not built in $ROOT (tools/test builds it; see README)"
 }
 
-# start_daemon: nexusd on this test's run dir; its E2B endpoint is off unless E2B_LISTEN is
-# set (so tests never take the installed nexusd's 127.0.0.1:49982).
+# start_daemon [NEXUSD ARGS...]: nexusd on this test's run dir; its E2B endpoint is off unless
+# E2B_LISTEN is set (so tests never take the installed nexusd's 127.0.0.1:49982).
 start_daemon() {
   mkdir -p "$RUN"
   "$NEXUSD" --root "$ROOT" --run-dir "$RUN" --agent "$AGENT" --e2b-listen "${E2B_LISTEN:-none}" --log-time \
-    --log-level debug >>"$DAEMON_LOG" 2>&1 &
+    --log-level debug "$@" >>"$DAEMON_LOG" 2>&1 &
   DAEMON_PID=$!
   local i
   for i in $(seq 1 100); do
@@ -102,6 +102,7 @@ finish() {
   rm -f "$CREATED"
   stop_daemon
   rm -rf "$RUN"
+  if declare -F on_finish >/dev/null; then on_finish; fi  # a test's own cleanup
   echo "# $CHECKS checks passed, $FAILURES failed"
   if [ "$FAILURES" -ne 0 ]; then
     echo "# daemon log tail ($DAEMON_LOG):"; tail -30 "$DAEMON_LOG" | sed 's/^/#   /'
