@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "common/strings.hpp"
 #include "common/unique_fd.hpp"
 #include "daemon/fs_helpers.hpp"
 #include "daemon/jail/jail.hpp"
@@ -94,7 +95,7 @@ void MicrovmBackend::launch(Vm& vm, const std::string& image, int cpus, int memo
   spec.vmm_path = config_.vmm_path;
   spec.paths = vm.paths;
   spec.config = microvm::sandbox_vmm_config(vm.id, vm.paths, config_.guest_kernel, config_.agent_initrd, image, cpus,
-                                            memory_mib);
+                                            memory_mib, unix_now_ms());
   spec.config.jail_uid = config_.vmm_uid;
   spec.config.jail_gid = config_.vmm_gid;
   spec.limits.cpus = cpus;

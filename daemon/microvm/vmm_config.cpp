@@ -31,12 +31,12 @@ Result<void> check_socket_paths(const SandboxPaths& p) {
 
 VmmConfig sandbox_vmm_config(const std::string& id, const SandboxPaths& paths, const std::string& kernel,
                              const std::string& initrd, const std::string& rootfs_image, int cpus,
-                             int memory_mib) {
+                             int memory_mib, int64_t unix_time_ms) {
   VmmConfig c;
   c.id = id;
   c.kernel = kernel;
   c.initrd = initrd;
-  c.cmdline = "nexus.hostname=" + id;
+  c.cmdline = fmt::format("nexus.hostname={} nexus.time={}.{:03}", id, unix_time_ms / 1000, unix_time_ms % 1000);
   c.cpus = cpus;
   c.memory_mib = memory_mib;
   c.disks = {{rootfs_image, true}, {paths.disk, false}};

@@ -53,10 +53,11 @@ struct VmmConfig {
 inline constexpr uint32_t kAgentVsockPort = 49983;
 
 /// The config of a sandbox: its rootfs image read-only, its disk writable, the sockets and
-/// logs in its directory, the hostname on the kernel command line.
+/// logs in its directory, the hostname and the time (`unix_time_ms`, for the guest's clock)
+/// on the kernel command line.
 VmmConfig sandbox_vmm_config(const std::string& id, const SandboxPaths& paths, const std::string& kernel,
                              const std::string& initrd, const std::string& rootfs_image, int cpus,
-                             int memory_mib);
+                             int memory_mib, int64_t unix_time_ms);
 
 Json to_json(const VmmConfig& c);
 

@@ -18,14 +18,14 @@ using namespace nexus::daemon_test;
 TEST_CASE("a sandbox's vmm config, golden", "[vmm-config]") {
   auto paths = microvm::sandbox_paths("/var/lib/nexus/sandboxes/sb_abc");
   auto c = microvm::sandbox_vmm_config("sb_abc", paths, "/k/vmlinux", "/i/agent-initrd.cpio",
-                                       "/var/lib/nexus/templates/t/rootfs.erofs", 2, 512);
+                                       "/var/lib/nexus/templates/t/rootfs.erofs", 2, 512, 1764633600042);
   c.jail_uid = 99999;
   c.jail_gid = 99998;
   Json want = Json::parse(R"({
     "id": "sb_abc",
     "kernel": "/k/vmlinux",
     "initrd": "/i/agent-initrd.cpio",
-    "cmdline": "nexus.hostname=sb_abc",
+    "cmdline": "nexus.hostname=sb_abc nexus.time=1764633600.042",
     "cpus": 2,
     "memory_mib": 512,
     "disks": [

@@ -50,6 +50,7 @@ expect_eq "config: vsock" "3 $DIR/vsock.sock" "$(jq -r '"\(.vsock.cid) \(.vsock.
 expect_eq "config: control and console" "$DIR/control.sock $DIR/console.log" "$(jq -r '"\(.control) \(.serial_log)"' "$cfg")"
 expect_eq "config: cpus and memory" "2 256" "$(jq -r '"\(.cpus) \(.memory_mib)"' "$cfg")"
 expect_contains "config: hostname on the cmdline" "nexus.hostname=$SB" "$(jq -r .cmdline "$cfg")"
+expect_contains "config: the time on the cmdline" " nexus.time=$(date +%s | cut -c1-6)" "$(jq -r .cmdline "$cfg")"
 check "config: the VMM jails itself as an unprivileged user" test "$(jq -r .jail.uid "$cfg")" -gt 0
 check "the template was exported to rootfs.erofs" test -s "$ROOT/templates/tiny/rootfs.erofs"
 check "the writable disk is an ext4 file system" sh -c "dumpe2fs -h '$DIR/disk.ext4' 2>/dev/null | grep -q 'Filesystem magic number'"
