@@ -22,6 +22,7 @@ constexpr int64_t kKeepStoppedMs = 3600 * 1000;  // stopped sandboxes stay visib
 constexpr int64_t kMaxTtlSeconds = 7 * 24 * 3600;
 constexpr size_t kMaxMetadataEntries = 64;
 constexpr size_t kMaxMetadataBytes = 64 * 1024;
+constexpr int64_t kMaxMicrovmCpus = 32;  // nexus-vmm's limit (docs/vmm.md)
 
 bool valid_name(const std::string& n) {
   if (n.empty() || n.size() > 63) return false;
@@ -208,6 +209,8 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
   }
   auto isolation = choose_isolation(requested, host_);
   if (!isolation) return fail(isolation.error());
+  if (*isolation == "microvm" && cpus > kMaxMicrovmCpus)
+    return fail(Errc::invalid_argument, fmt::format("a microVM has at most {} vCPUs", kMaxMicrovmCpus));
   auto tpl = rootfs::read_template(config_.templates_dir(), template_name);
   if (!tpl) {
     if (!tpl.error().is(Errc::not_found)) return fail(tpl.error());

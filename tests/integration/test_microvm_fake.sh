@@ -35,6 +35,8 @@ doc=$("$NEXUS" doctor --json)
 expect_eq "doctor: the fake probe makes microVMs available" "true" "$(echo "$doc" | jq .host.microvm.available)"
 expect_eq "doctor: auto picks microvm" '"microvm"' "$(echo "$doc" | jq .host.isolation.auto)"
 
+err=$("$NEXUS" sandbox create -t tiny --cpus 40 2>&1 >/dev/null)
+expect_contains "a microVM has at most 32 vCPUs" "at most 32 vCPUs" "$err"
 SB=$(new_sandbox -t tiny --memory 256 --cpus 2) || { fail "creating a microVM sandbox"; exit 1; }
 st=$("$NEXUS" sandbox status "$SB" --json)
 expect_eq "auto chose microvm" '"microvm"' "$(echo "$st" | jq .isolation)"
