@@ -41,7 +41,7 @@ namespace nexus::agent::guest {
 /// What nexus-agent reads from /proc/cmdline. Parameters after a bare `--` belong to init's
 /// argv and are ignored here; invalid values are reported in `warnings` and ignored.
 struct KernelCmdline {
-  std::optional<std::string> hostname;  ///< nexus.hostname=NAME (1-64 of [A-Za-z0-9.-])
+  std::optional<std::string> hostname;  ///< nexus.hostname=NAME (1-64 of [A-Za-z0-9._-])
   std::optional<int64_t> time_sec;      ///< nexus.time=SECONDS[.FRACTION] (Unix time)
   long time_nsec = 0;                   ///< the fraction of nexus.time, in nanoseconds
   std::string warnings;                 ///< "; "-separated notes about ignored parameters

