@@ -208,6 +208,9 @@ int main(int argc, char** argv) {
       auto v = value(a);
       if (!v || v->empty()) return usage_error("--etc needs a directory");
       args.etc_dir = *v;
+    } else if (::getpid() == 1 && a.substr(0, 2) != "--") {
+      // As a microVM's init, the kernel hands us the boot parameters it did not know.
+      std::fprintf(stderr, "nexus-agent: ignoring kernel parameter '%s'\n", argv[i]);
     } else {
       return usage_error("unknown argument '" + std::string(a) + "'");
     }

@@ -75,7 +75,9 @@ int run_config(const std::string& path) {
     log::error("vmm", "{}: {}", config->id, machine.error().message());
     return 1;
   }
-  return (*machine)->run();
+  // Never destroyed: vCPU threads may still be in KVM_RUN on its kvm_run mappings when the
+  // guest stops, and the process exits right after run() returns.
+  return machine->release()->run();
 }
 
 }  // namespace

@@ -33,9 +33,11 @@ namespace nexus::vmm {
 namespace {
 
 // Firecracker's defaults plus what a MMIO-only, ACPI-free guest wants (vmm-notes.md 1.7, 7.3).
+// Only parameters our guest kernel knows: the kernel hands unknown ones (e.g. `nomodule`
+// without CONFIG_MODULES) to init as arguments.
 constexpr const char* kBaseCmdline =
-    "reboot=k panic=1 pci=off acpi=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd "
-    "i8042.nopnp no_timer_check tsc=reliable random.trust_cpu=on";
+    "reboot=k panic=1 pci=off acpi=off i8042.noaux i8042.nomux i8042.dumbkbd "
+    "no_timer_check tsc=reliable random.trust_cpu=on";
 constexpr int kKickSignal = SIGUSR1;
 constexpr size_t kMaxInitrdBytes = 512ull << 20;
 
@@ -68,7 +70,11 @@ std::string dirname_of(const std::string& path) {
 }  // namespace
 
 Machine::Machine(VmmConfig config) : config_(std::move(config)) {}
-Machine::~Machine() = default;
+Machine::~Machine() {
+  // vCPU threads may still sit in KVM_RUN; the process is about to exit anyway.
+  for (auto& t : threads_)
+    if (t.joinable()) t.detach();
+}
 
 Result<std::unique_ptr<Machine>> Machine::create(const VmmConfig& config) {
   std::unique_ptr<Machine> m(new Machine(config));

@@ -169,8 +169,18 @@ int main(int argc, char** argv) {
   if (!write_all(fd, req)) return die("sending the request failed");
   std::string resp;
   char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+  ssize_t n = 0;
+  pollfd p{fd, POLLIN, 0};
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) {
+      ::close(fd);
+      return die("no complete response within the timeout (" + std::to_string(resp.size()) +
+                 " bytes so far)");
+    }
+    if ((n = ::read(fd, buf, sizeof buf)) <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+  }
   ::close(fd);
   size_t hdr_end = resp.find("\r\n\r\n");
   if (hdr_end == std::string::npos) return die("malformed HTTP response");

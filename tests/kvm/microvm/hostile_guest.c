@@ -73,12 +73,12 @@ static void post(int slot, int q, uint16_t head, uint16_t idx) {
 void _start(void) {
   map_mmio_window();
 
-  // virtio-blk: a descriptor chain that loops back on itself.
+  // virtio-blk: a descriptor chain whose writable tail loops back on itself.
   bring_up(0, 1);
   struct desc* d = (struct desc*)ring_base(0, 0);
   d[0] = (struct desc){0x300000, 16, 1, 1};
   d[1] = (struct desc){0x300100, 512, 1 | 2, 2};
-  d[2] = (struct desc){0x300400, 1, 1 | 2, 0};
+  d[2] = (struct desc){0x300400, 1, 1 | 2, 1};
   post(0, 0, 0, 1);
 
   // virtio-vsock: the TX avail index runs 500 entries ahead of a 16-entry ring.
