@@ -36,7 +36,9 @@ VmmConfig sandbox_vmm_config(const std::string& id, const SandboxPaths& paths, c
   c.id = id;
   c.kernel = kernel;
   c.initrd = initrd;
-  c.cmdline = fmt::format("nexus.hostname={} nexus.time={}.{:03}", id, unix_time_ms / 1000, unix_time_ms % 1000);
+  // Init's own arguments follow `--`: the agent runs as the guest's PID 1 (guest init).
+  c.cmdline = fmt::format("nexus.hostname={} nexus.time={}.{:03} -- --guest-init", id,
+                          unix_time_ms / 1000, unix_time_ms % 1000);
   c.cpus = cpus;
   c.memory_mib = memory_mib;
   c.disks = {{rootfs_image, true}, {paths.disk, false}};

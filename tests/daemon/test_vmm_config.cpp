@@ -25,7 +25,7 @@ TEST_CASE("a sandbox's vmm config, golden", "[vmm-config]") {
     "id": "sb_abc",
     "kernel": "/k/vmlinux",
     "initrd": "/i/agent-initrd.cpio",
-    "cmdline": "nexus.hostname=sb_abc nexus.time=1764633600.042",
+    "cmdline": "nexus.hostname=sb_abc nexus.time=1764633600.042 -- --guest-init",
     "cpus": 2,
     "memory_mib": 512,
     "disks": [
