@@ -8,13 +8,15 @@
 # the two monitors with each other and say nothing about hardware KVM speed.
 P=$(pwd)
 ROUNDS=${1:-3}
+ONLY=${2:-}
 now_ms() { read up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' /proc/$1/status; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' /proc/$1/status; }
 
 for m in vhost_iotlb vhost vsock vmw_vsock_virtio_transport_common vhost_vsock; do
-  insmod "$P/modules/$m.ko" 2>/dev/null
+  insmod "$P/modules/$m.ko" || echo "# insmod $m failed"
 done
+ls -l /dev/vhost-vsock || echo "# no /dev/vhost-vsock: the QEMU peer cannot run"
 CMDLINE_TAIL="nexus.hostname=bench -- --guest-init"
 
 run_nexus() {
@@ -56,7 +58,8 @@ run_qemu() {
     -drive id=rw,file=$d/disk.ext4,format=raw,if=none -device virtio-blk-device,drive=rw \
     -device vhost-vsock-device,guest-cid=$cid -device virtio-rng-device 2> $d/qemu.log &
   pid=$!
-  ./agent-exec vsock:$cid --timeout 300 --pid $pid -- /bin/true 2>/dev/null || { echo "# qemu round $1 failed"; cat $d/qemu.log; kill $pid; return; }
+  ./agent-exec vsock:$cid --timeout 300 --pid $pid -- /bin/true 2> $d/exec.log || {
+    echo "# qemu round $1 failed:"; sed 's/^/#   /' $d/exec.log $d/qemu.log; kill $pid; return; }
   t1=$(now_ms)
   sleep 1
   echo "qemu-microvm round $1: ready_ms=$((t1 - t0)) rss_kib=$(rss_kib $pid) hwm_kib=$(hwm_kib $pid) monitor_kib=$(vmm_self_kib $pid)"
@@ -66,7 +69,7 @@ run_qemu() {
 echo "# microVM start to agent-ready, and monitor memory (EMULATED: nested KVM under TCG)"
 i=1
 while [ $i -le $ROUNDS ]; do
-  run_nexus $i
-  run_qemu $i
+  [ "$ONLY" = qemu ] || run_nexus $i
+  [ "$ONLY" = nexus ] || run_qemu $i
   i=$((i + 1))
 done
