@@ -236,7 +236,7 @@ TEST_CASE("parse_cmdline: kernel quoting, last value wins, bad values ignored wi
   REQUIRE(c.hostname);
   CHECK(*c.hostname == "two");
 
-  c = parse_cmdline("nexus.hostname=\"has space\" nexus.hostname=bad_underscore "
+  c = parse_cmdline("nexus.hostname=\"has space\" nexus.hostname=bad/slash "
                     "nexus.hostname=-dash nexus.time=-5 nexus.time=12x nexus.time=1. "
                     "nexus.time=99999999999999");
   CHECK_FALSE(c.hostname);
