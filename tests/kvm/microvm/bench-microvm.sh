@@ -50,16 +50,17 @@ run_qemu() {
   cid=$((10 + $1))
   t0=$(now_ms)
   "$P/qemu/lib/ld-linux-x86-64.so.2" --library-path "$P/qemu/lib" "$P/qemu/bin/qemu-system-x86_64" \
-    -L "$P/qemu/share" -M microvm,acpi=off,rtc=off,pic=off,pit=on,isa-serial=off -enable-kvm -cpu host \
-    -m 256 -smp 1 -nodefaults -no-user-config -display none -no-reboot \
+    -L "$P/qemu/share" -M microvm,acpi=off,rtc=off,pic=off,pit=on,isa-serial=on -enable-kvm -cpu host \
+    -m 256 -smp 1 -nodefaults -no-user-config -display none -no-reboot -serial file:$d/console.log \
     -kernel "$P/vmlinux" -initrd "$P/agent-initrd.cpio" \
-    -append "reboot=k panic=1 pci=off acpi=off nomodule 8250.nr_uarts=0 quiet no_timer_check tsc=reliable random.trust_cpu=on nosmp $CMDLINE_TAIL" \
+    -append "reboot=k panic=1 pci=off acpi=off console=ttyS0 8250.nr_uarts=1 no_timer_check tsc=reliable random.trust_cpu=on nosmp $CMDLINE_TAIL" \
     -drive id=root,file="$P/rootfs.erofs",format=raw,if=none,readonly=on -device virtio-blk-device,drive=root \
     -drive id=rw,file=$d/disk.ext4,format=raw,if=none -device virtio-blk-device,drive=rw \
     -device vhost-vsock-device,guest-cid=$cid -device virtio-rng-device 2> $d/qemu.log &
   pid=$!
-  ./agent-exec vsock:$cid --timeout 300 --pid $pid -- /bin/true 2> $d/exec.log || {
-    echo "# qemu round $1 failed:"; sed 's/^/#   /' $d/exec.log $d/qemu.log; kill $pid; return; }
+  ./agent-exec vsock:$cid --timeout 90 --pid $pid -- /bin/true 2> $d/exec.log || {
+    echo "# qemu round $1 failed:"; sed 's/^/#   /' $d/exec.log $d/qemu.log; tail -n 30 $d/console.log | sed 's/^/#   console: /'
+    kill $pid; return; }
   t1=$(now_ms)
   sleep 1
   echo "qemu-microvm round $1: ready_ms=$((t1 - t0)) rss_kib=$(rss_kib $pid) hwm_kib=$(hwm_kib $pid) monitor_kib=$(vmm_self_kib $pid)"
