@@ -45,15 +45,22 @@ vmm_self_kib() {
        END {print total - guest}' /proc/$1/smaps 2>/dev/null
 }
 
+# QEMU's microvm (ioapic2=off): 8 virtio-mmio transports of 512 bytes from 0xfeb00000 on IRQs
+# 5..12, filled from the last one; listed last-first so the first -device becomes vda.
+QEMU_MMIO=
+for slot in 7 6 5 4 3 2 1 0; do
+  QEMU_MMIO="$QEMU_MMIO virtio_mmio.device=512@0x$(printf %x $((0xfeb00000 + slot * 512))):$((5 + slot))"
+done
+
 run_qemu() {
   d=/run/bench-qemu-$1; mkdir -p $d; cp "$P/disk.ext4" $d/disk.ext4
   cid=$((10 + $1))
   t0=$(now_ms)
   "$P/qemu/lib/ld-linux-x86-64.so.2" --library-path "$P/qemu/lib" "$P/qemu/bin/qemu-system-x86_64" \
-    -L "$P/qemu/share" -M microvm,acpi=off,rtc=off,pic=off,pit=on,isa-serial=on -enable-kvm -cpu host \
+    -L "$P/qemu/share" -M microvm,acpi=off,rtc=off,pic=off,pit=on,isa-serial=on,ioapic2=off,auto-kernel-cmdline=off -enable-kvm -cpu host \
     -m 256 -smp 1 -nodefaults -no-user-config -display none -no-reboot -serial file:$d/console.log \
     -kernel "$P/vmlinux" -initrd "$P/agent-initrd.cpio" \
-    -append "reboot=k panic=1 pci=off acpi=off console=ttyS0 8250.nr_uarts=1 no_timer_check tsc=reliable random.trust_cpu=on nosmp $CMDLINE_TAIL" \
+    -append "reboot=t panic=1 pci=off acpi=off console=ttyS0 $QEMU_MMIO 8250.nr_uarts=1 no_timer_check tsc=reliable random.trust_cpu=on nosmp $CMDLINE_TAIL" \
     -drive id=root,file="$P/rootfs.erofs",format=raw,if=none,readonly=on -device virtio-blk-device,drive=root \
     -drive id=rw,file=$d/disk.ext4,format=raw,if=none -device virtio-blk-device,drive=rw \
     -device vhost-vsock-device,guest-cid=$cid -device virtio-rng-device 2> $d/qemu.log &
