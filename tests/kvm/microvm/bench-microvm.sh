@@ -47,6 +47,9 @@ vmm_self_kib() {
 
 # QEMU's microvm (ioapic2=off): 8 virtio-mmio transports of 512 bytes from 0xfeb00000 on IRQs
 # 5..12, filled from the last one; listed last-first so the first -device becomes vda.
+# pic=on: with acpi=off QEMU describes no IOAPIC to the guest, so without the 8259 every
+# virtio driver's request_irq fails (probe error -22). force-legacy=false: virtio-mmio
+# version 2, as nexus-vmm offers.
 QEMU_MMIO=
 for slot in 7 6 5 4 3 2 1 0; do
   QEMU_MMIO="$QEMU_MMIO virtio_mmio.device=512@0x$(printf %x $((0xfeb00000 + slot * 512))):$((5 + slot))"
@@ -57,8 +60,8 @@ run_qemu() {
   cid=$((10 + $1))
   t0=$(now_ms)
   "$P/qemu/lib/ld-linux-x86-64.so.2" --library-path "$P/qemu/lib" "$P/qemu/bin/qemu-system-x86_64" \
-    -L "$P/qemu/share" -M microvm,acpi=off,rtc=off,pic=off,pit=on,isa-serial=on,ioapic2=off,auto-kernel-cmdline=off -enable-kvm -cpu host \
-    -m 256 -smp 1 -nodefaults -no-user-config -display none -no-reboot -serial file:$d/console.log \
+    -L "$P/qemu/share" -M microvm,acpi=off,rtc=off,pic=on,pit=on,isa-serial=on,ioapic2=off,auto-kernel-cmdline=off -enable-kvm -cpu host \
+    -global virtio-mmio.force-legacy=false -m 256 -smp 1 -nodefaults -no-user-config -display none -no-reboot -serial file:$d/console.log \
     -kernel "$P/vmlinux" -initrd "$P/agent-initrd.cpio" \
     -append "reboot=t panic=1 pci=off acpi=off console=ttyS0 $QEMU_MMIO 8250.nr_uarts=1 no_timer_check tsc=reliable random.trust_cpu=on nosmp $CMDLINE_TAIL" \
     -drive id=root,file="$P/rootfs.erofs",format=raw,if=none,readonly=on -device virtio-blk-device,drive=root \
