@@ -87,7 +87,10 @@ Result<UniqueFd> RootDir::walk(std::string_view rel, bool create, uid_t uid, gid
     }
     if (!next) {
       int err = errno;
-      if (err == ELOOP)
+      // With O_DIRECTORY the kernel reports a symlink as ENOTDIR; look, to say which it is.
+      struct stat st {};
+      if (err == ELOOP ||
+          (fstatat(cur.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)))
         return fail(Errc::invalid_argument,
                     fmt::format("{} is a symlink, and nothing is written through one",
                                 quoted_prefix(rel, end)));
