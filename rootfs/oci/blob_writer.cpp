@@ -50,13 +50,13 @@ Result<void> BlobWriter::restart() {
 Result<Digest> BlobWriter::commit() {
   if (!fd_.valid()) return fail(Errc::internal, "blob writer is closed");
   Digest got = hash_.finish();
+  if (expected_size_ != 0 && offset_ != expected_size_) {
+    discard();
+    return fail(Errc::protocol, fmt::format("blob {} has {} bytes, its descriptor says {}", expected_.str(), offset_, expected_size_));
+  }
   if (expected_.valid() && got != expected_) {
     discard();
     return fail(Errc::protocol, fmt::format("digest mismatch: expected {}, the content is {}", expected_.str(), got.str()));
-  }
-  if (expected_size_ != 0 && offset_ != expected_size_) {
-    discard();
-    return fail(Errc::protocol, fmt::format("blob {} has {} bytes, its descriptor says {}", got.str(), offset_, expected_size_));
   }
   if (::fsync(fd_.get()) != 0) return fail_errno("fsync " + temp_path_);
   if (::fchmod(fd_.get(), 0644) != 0) return fail_errno("chmod " + temp_path_);
