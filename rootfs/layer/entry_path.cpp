@@ -2,6 +2,9 @@
 // Entry name normalisation and whiteout classification.
 #include "rootfs/layer/entry_path.hpp"
 
+#include <climits>
+#include <cstring>
+
 #include <fmt/format.h>
 
 namespace nexus::rootfs::layer {
@@ -17,6 +20,9 @@ constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 Result<std::string> normalize_entry_path(const char* raw) {
   if (raw == nullptr || *raw == '\0')
     return fail(Errc::invalid_argument, "an empty path");
+  // Bounds the tree's depth (and so the fds a recursive removal holds) and every path below.
+  if (strnlen(raw, PATH_MAX) >= PATH_MAX)
+    return fail(Errc::invalid_argument, fmt::format("a path of {} bytes or more", PATH_MAX));
   std::string_view in(raw);
   std::string out;
   while (!in.empty()) {

@@ -10,7 +10,7 @@
 namespace nexus::rootfs::layer {
 
 /// "./a//b/" -> "a/b", "/abs" -> "abs", "./" -> "" (the root itself). A ".." component, an
-/// empty or missing name fail with Errc::invalid_argument.
+/// empty or missing name, or one of PATH_MAX bytes or more fail with Errc::invalid_argument.
 Result<std::string> normalize_entry_path(const char* raw);
 
 /// "a/b/c" -> parent "a/b", name "c"; "c" -> parent "", name "c". `rel` is normalised.

@@ -101,7 +101,7 @@ Result<void> ImageApplier::apply_entry(BlobReader& reader, archive_entry* e) {
         return fail(Errc::invalid_argument, fmt::format("unknown entry type {:o}", type));
     }
   }
-  if (r) mark_present(en.rel);
+  if (r) present_.insert(en.rel);
   return r;
 }
 

@@ -7,7 +7,6 @@
 
 #include <string>
 #include <string_view>
-#include <unordered_set>
 
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
@@ -15,6 +14,7 @@
 #include "rootfs/layer/deferred_dirs.hpp"
 #include "rootfs/layer/entry_path.hpp"
 #include "rootfs/layer/metadata.hpp"
+#include "rootfs/layer/path_set.hpp"
 
 namespace nexus::rootfs::layer {
 
@@ -64,10 +64,10 @@ class ImageApplier {
   // whiteouts.cpp
   Result<void> whiteout(std::string_view parent, std::string_view target);
   Result<void> opaque(std::string_view dir);
-  /// Removes what lower layers put at `rel` (`name` in `dirfd`), keeping this layer's.
-  Result<void> hide_lower(int dirfd, const std::string& rel, const std::string& name);
-  /// Records `rel` and its parents as written by the current layer.
-  void mark_present(std::string_view rel);
+  /// Removes what lower layers put at `rel` (`name` in `dirfd`), keeping this layer's;
+  /// `parent` is the node of rel's parent in present_ (nullptr: this layer has none of it).
+  Result<void> hide_lower(int dirfd, const std::string& rel, const std::string& name,
+                          const PathSet::Node* parent);
 
   const RootDir& root_;
   const ApplyOptions& opt_;
@@ -76,7 +76,7 @@ class ImageApplier {
   uint64_t file_bytes_ = 0;          // image-wide, against limits.max_unpacked_bytes
   uint64_t stream_bytes_before_ = 0; // decompressed bytes of the layers already applied
   ApplyStats stats_;                 // the current layer's
-  std::unordered_set<std::string> present_;  // the current layer's paths
+  PathSet present_;                  // the current layer's paths
   std::string cached_rel_;
   UniqueFd cached_fd_;
   bool cache_valid_ = false;

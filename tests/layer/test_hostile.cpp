@@ -170,3 +170,13 @@ TEST_CASE("a file then a directory at the same path: the later entry wins", "[la
     require_error(sb.apply(), {"layer 2/2 (sha256:two)", "'a/b'", "'a'", "Not a directory"});
   }
 }
+
+TEST_CASE("paths of PATH_MAX bytes or more are refused", "[layer][hostile]") {
+  Sandbox sb;
+  std::string deep;
+  while (deep.size() < 5000) deep += "d/";
+  sb.layer("deep").file("ok/" + deep.substr(0, 4000) + "f", "fine").file(deep + "f", "too deep");
+  auto r = sb.apply();
+  require_error(r, {"layer 1/1 (sha256:deep)", "a path of 4096 bytes or more"});
+  CHECK(exists(sb.in_root("ok/d/d")));
+}
