@@ -242,3 +242,14 @@ TEST_CASE("the destination must be an empty directory", "[layer]") {
   REQUIRE_FALSE(again);
   CHECK_THAT(again.error().message(), Catch::Contains("is not empty"));
 }
+
+TEST_CASE("a directory over a directory takes the new entry's xattrs", "[layer]") {
+  Sandbox sb;
+  sb.layer("one").dir("d/", Attrs{.mode = 0755, .xattrs = {{"user.old", "1"}}}).file("d/f", "f");
+  sb.layer("two").dir("d/", Attrs{.mode = 0700, .xattrs = {{"user.new", "2"}}});
+  REQUIRE(sb.apply());
+  CHECK_FALSE(xattr_of(sb.in_root("d"), "user.old"));
+  CHECK(xattr_of(sb.in_root("d"), "user.new") == "2");
+  CHECK((lstat_of(sb.in_root("d")).st_mode & 07777) == 0700);
+  CHECK(slurp(sb.in_root("d/f")) == "f");
+}
