@@ -14,6 +14,8 @@ NEXUS_GUEST_KERNEL_DEPS=(linux-source-6.1 flex bison bc libelf-dev xz-utils make
 # The nested KVM harness (tests/kvm): QEMU's emulator, Debian's cloud kernel, busybox.
 NEXUS_TEST_DEPS=(jq curl sqlite3 procps python3 python3-matplotlib systemd
   qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio docker-registry tmux)
+# tests/oci: the registry fixture signs its tokens with the openssl CLI (python3 stdlib otherwise).
+NEXUS_TEST_DEPS+=(openssl)
 # The benchmark peers of `nexus image pull` (not used by Nexus itself).
 NEXUS_BENCH_DEPS=(skopeo umoci)
 # The E2B SDK needs Node >= 20.18.1; Debian 12 ships 18. nexus_ensure_node takes Debian's
