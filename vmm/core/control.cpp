@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vmm/unix_socket.hpp"
+
 namespace nexus::vmm {
 namespace {
 constexpr size_t kMaxLine = 4096;
@@ -16,20 +18,7 @@ constexpr size_t kMaxConnections = 8;
 }  // namespace
 
 Result<UniqueFd> ControlServer::bind(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return fail(Errc::invalid_argument, "control socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return fail_errno("socket");
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
-  mode_t old = ::umask(0177);
-  int r = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::umask(old);
-  if (r != 0) return fail_errno("binding control socket '" + path + "'");
-  if (::listen(fd.get(), 8) != 0) return fail_errno("listen");
-  return fd;
+  return listen_unix(path, 8, "control socket");
 }
 
 ControlServer::ControlServer(EventLoop& loop, UniqueFd listener, Handler handler)

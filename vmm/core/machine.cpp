@@ -43,23 +43,31 @@ constexpr size_t kMaxInitrdBytes = 512ull << 20;
 
 void on_kick(int) {}  // only interrupts KVM_RUN
 
-Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max) {
+// Reads the initrd straight into guest memory at the address place_initrd would choose
+// (no second copy of a file that may be tens of MiB); returns {gpa, size}.
+Result<std::pair<uint64_t, uint64_t>> load_initrd(const GuestMemory& mem, const std::string& path,
+                                                  uint64_t kernel_end) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return fail_errno("opening '" + path + "'");
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return fail_errno("stat '" + path + "'");
   if (!S_ISREG(st.st_mode)) return fail(Errc::invalid_argument, "'" + path + "' is not a file");
-  if (static_cast<uint64_t>(st.st_size) > max)
-    return fail(Errc::too_large, fmt::format("'{}' is larger than {} bytes", path, max));
-  std::vector<uint8_t> buf(static_cast<size_t>(st.st_size));
-  size_t off = 0;
-  while (off < buf.size()) {
-    ssize_t n = ::pread(fd.get(), buf.data() + off, buf.size() - off, static_cast<off_t>(off));
+  auto size = static_cast<uint64_t>(st.st_size);
+  if (size > kMaxInitrdBytes)
+    return fail(Errc::too_large, fmt::format("'{}' is larger than {} bytes", path, kMaxInitrdBytes));
+  auto gpa = boot::initrd_address(mem, size, kernel_end);
+  if (!gpa) return fail(std::move(gpa).error());
+  uint8_t* dst = mem.ptr(*gpa, size);
+  if (!dst && size) return fail(Errc::internal, "initrd address outside guest memory");
+  uint64_t off = 0;
+  while (off < size) {
+    ssize_t n = ::pread(fd.get(), dst + off, size - off, static_cast<off_t>(off));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail_errno("reading '" + path + "'");
-    off += static_cast<size_t>(n);
+    if (n < 0) return fail_errno("reading '" + path + "'");
+    if (n == 0) return fail(Errc::invalid_argument, "'" + path + "' shrank while it was read");
+    off += static_cast<uint64_t>(n);
   }
-  return buf;
+  return std::pair{*gpa, size};
 }
 
 std::string dirname_of(const std::string& path) {
@@ -176,12 +184,10 @@ Result<void> Machine::load_guest() {
   boot::BootParams params;
   params.cmdline = boot_cmdline();
   if (!config_.initrd.empty()) {
-    auto initrd = read_file(config_.initrd, kMaxInitrdBytes);
-    if (!initrd) return fail(initrd.error().wrap("initrd"));
-    auto gpa = boot::place_initrd(mem_, *initrd, image->kernel_end);
-    if (!gpa) return fail(gpa.error().wrap("initrd '" + config_.initrd + "'"));
-    params.initrd_gpa = *gpa;
-    params.initrd_size = initrd->size();
+    auto initrd = load_initrd(mem_, config_.initrd, image->kernel_end);
+    if (!initrd) return fail(initrd.error().wrap("initrd '" + config_.initrd + "'"));
+    params.initrd_gpa = initrd->first;
+    params.initrd_size = initrd->second;
   }
   if (auto r = boot::write_boot_tables(mem_); !r) return r;
   if (auto r = boot::write_mptable(mem_, static_cast<int>(config_.cpus)); !r) return r;

@@ -45,6 +45,7 @@ MmioTransport::MmioTransport(std::unique_ptr<virtio::Device> device, const Guest
 
 MmioTransport::~MmioTransport() {
   for (auto& fd : kick_fds_) loop_.remove(fd.get());
+  if (lifecycle_fd_) loop_.remove(lifecycle_fd_.get());
 }
 
 Result<void> MmioTransport::attach(Vm& vm) {
@@ -65,7 +66,18 @@ Result<void> MmioTransport::attach(Vm& vm) {
       return r;
     kick_fds_.push_back(std::move(fd));
   }
-  return {};
+  return start();
+}
+
+Result<void> MmioTransport::start() {
+  if (lifecycle_fd_) return {};
+  lifecycle_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!lifecycle_fd_) return fail_errno("eventfd");
+  return loop_.add(lifecycle_fd_.get(), EPOLLIN, [this](uint32_t) {
+    uint64_t v;
+    (void)!::read(lifecycle_fd_.get(), &v, sizeof v);
+    run_lifecycle();
+  });
 }
 
 void MmioTransport::signal_used() {
@@ -202,16 +214,36 @@ void MmioTransport::activate() {
       return needs_reset(fmt::format("queue {}: {}", i, r.error().message()));
     q.set_event_idx((acked_features_ & virtio::kFeatureRingEventIdx) != 0);
   }
-  virtio::ActivateContext ctx;
-  ctx.memory = &mem_;
-  ctx.queues = &queues_;
-  ctx.acked_features = acked_features_;
-  ctx.interrupt = this;
-  ctx.loop = &loop_;
-  if (auto r = device_->activate(ctx); !r) return needs_reset(r.error().message());
   activated_ = true;
-  // A kick may have raced activation: look at every queue once (on the event thread).
-  for (uint32_t i = 0; i < queues_.size(); ++i) kick(i);
+  lifecycle_ops_.push_back({true, generation_});
+  uint64_t one = 1;
+  (void)!::write(lifecycle_fd_.get(), &one, sizeof one);
+}
+
+void MmioTransport::run_lifecycle() {
+  auto ops = std::move(lifecycle_ops_);
+  lifecycle_ops_.clear();
+  for (const auto& op : ops) {
+    if (!op.activate) {
+      if (device_live_) device_->reset();
+      device_live_ = false;
+      continue;
+    }
+    if (op.generation != generation_ || device_live_) continue;  // reset since, or live already
+    virtio::ActivateContext ctx;
+    ctx.memory = &mem_;
+    ctx.queues = &queues_;
+    ctx.acked_features = acked_features_;
+    ctx.interrupt = this;
+    ctx.loop = &loop_;
+    if (auto r = device_->activate(ctx); !r) {
+      needs_reset(r.error().message());
+      continue;
+    }
+    device_live_ = true;
+    // Kicks that came before activation were dropped: look at every queue once.
+    for (uint32_t i = 0; i < queues_.size(); ++i) notify(i);
+  }
 }
 
 void MmioTransport::needs_reset(std::string why) {
@@ -222,7 +254,12 @@ void MmioTransport::needs_reset(std::string why) {
 }
 
 void MmioTransport::reset() {
-  if (activated_) device_->reset();
+  if (activated_ || device_live_) {
+    lifecycle_ops_.push_back({false, generation_});
+    uint64_t one = 1;
+    (void)!::write(lifecycle_fd_.get(), &one, sizeof one);
+  }
+  ++generation_;
   activated_ = false;
   status_ = 0;
   acked_features_ = 0;
@@ -244,7 +281,7 @@ void MmioTransport::kick(uint32_t queue) {
 }
 
 void MmioTransport::notify(uint32_t queue) {
-  if (!activated_ || (status_ & kStatusNeedsReset) || queue >= queues_.size()) return;
+  if (!activated_ || !device_live_ || (status_ & kStatusNeedsReset) || queue >= queues_.size()) return;
   device_->queue_notify(queue);
   auto& q = queues_[queue];
   if (q.broken() && last_error_.empty()) needs_reset(q.broken_reason());

@@ -32,8 +32,11 @@ class MmioTransport final : public virtio::Interrupt {
   ~MmioTransport() override;
 
   /// Create the interrupt eventfd and one ioeventfd per queue and register them with KVM and
-  /// the event loop.
+  /// the event loop (start() included).
   Result<void> attach(Vm& vm);
+  /// Register the device lifecycle (activation, reset) with the event loop; attach() calls
+  /// it. Without it (a transport not attached to a VM) the device is never activated.
+  Result<void> start();
 
   void read(uint64_t offset, uint8_t* data, uint32_t len);
   void write(uint64_t offset, const uint8_t* data, uint32_t len);
@@ -56,7 +59,17 @@ class MmioTransport final : public virtio::Interrupt {
   void needs_reset(std::string why);
   void notify(uint32_t queue);
   void kick(uint32_t queue);
+  void run_lifecycle();
   virtio::Queue* selected_queue();
+
+  // Device activation and reset are the guest's Status writes (vCPU threads) but run on the
+  // event thread, in order, so the vCPU seccomp filter need not allow what devices do there
+  // (arming timers, say). A reset bumps the generation, so a queued activate it overtook
+  // is dropped.
+  struct LifecycleOp {
+    bool activate;
+    uint64_t generation;
+  };
 
   std::unique_ptr<virtio::Device> device_;
   const GuestMemory& mem_;
@@ -65,6 +78,9 @@ class MmioTransport final : public virtio::Interrupt {
   unsigned gsi_;
   UniqueFd irq_fd_;
   std::vector<UniqueFd> kick_fds_;
+  UniqueFd lifecycle_fd_;
+  std::vector<LifecycleOp> lifecycle_ops_;
+  uint64_t generation_ = 0;
 
   std::vector<virtio::Queue> queues_;
   uint32_t status_ = 0;
@@ -74,7 +90,8 @@ class MmioTransport final : public virtio::Interrupt {
   uint32_t queue_sel_ = 0;
   uint32_t config_generation_ = 0;
   std::atomic<uint32_t> interrupt_status_{0};
-  bool activated_ = false;
+  bool activated_ = false;    ///< DRIVER_OK accepted and not reset since (transport state)
+  bool device_live_ = false;  ///< device_->activate() succeeded, device_->reset() not run yet
   std::string last_error_;
 };
 

@@ -115,9 +115,7 @@ Result<void> install_vcpu_filter() {
   if (auto r = add_all(f, kCommon, std::size(kCommon)); !r) return r;
   if (auto r = f.allow_ioctls({KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_KVMCLOCK_CTRL}); !r)
     return r;
-  // Device activation and reset run here (they are the guest's MMIO writes to Status): a
-  // device may (dis)arm its timer there; epoll_ctl and close are in the common set.
-  if (auto r = f.allow("timerfd_settime"); !r) return r;
+  // Device activation and reset run on the event thread (MmioTransport), not here.
   return f.load();
 }
 

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vmm/unix_socket.hpp"
+
 namespace nexus::vmm::vsock {
 namespace {
 
@@ -21,15 +23,6 @@ constexpr uint32_t kFirstHostPort = 1u << 30;
 constexpr uint32_t kEndHostPort = 1u << 31;
 constexpr int kAcceptBatch = 64;
 
-Result<sockaddr_un> unix_address(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path))
-    return fail(Errc::invalid_argument, "vsock: Unix socket path empty or too long: " + path);
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  return addr;
-}
-
 }  // namespace
 
 Muxer::Muxer(uint64_t guest_cid, std::string uds_path, MuxerOptions options)
@@ -37,28 +30,17 @@ Muxer::Muxer(uint64_t guest_cid, std::string uds_path, MuxerOptions options)
 
 Result<std::unique_ptr<Muxer>> Muxer::create(uint64_t guest_cid, std::string uds_path,
                                              MuxerOptions options) {
-  auto addr = unix_address(uds_path);
-  if (!addr) return fail(std::move(addr).error());
   if (options.max_connections == 0 || options.timeout.count() <= 0)
     return fail(Errc::invalid_argument, "vsock: connection limit and timeout must be positive");
-  struct stat st{};
-  if (::lstat(uds_path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode))
-      return fail(Errc::already_exists, "vsock: " + uds_path + " exists and is not a socket");
-    if (::unlink(uds_path.c_str()) != 0) return fail_errno("vsock: removing stale " + uds_path);
-  } else if (errno != ENOENT) {
-    return fail_errno("vsock: " + uds_path);
-  }
   std::unique_ptr<Muxer> m(new Muxer(guest_cid, std::move(uds_path), options));
-  m->listen_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!m->listen_) return fail_errno("vsock: socket");
-  if (::bind(m->listen_.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0)
-    return fail_errno("vsock: binding " + m->uds_path_);
+  auto listener = listen_unix(m->uds_path_, 128, "vsock");
+  if (!listener) return fail(std::move(listener).error());
+  m->listen_ = std::move(*listener);
+  struct stat st{};
   if (::stat(m->uds_path_.c_str(), &st) == 0) {
     m->listen_dev_ = st.st_dev;
     m->listen_ino_ = st.st_ino;
   }
-  if (::listen(m->listen_.get(), 128) != 0) return fail_errno("vsock: listen on " + m->uds_path_);
   m->timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!m->timer_) return fail_errno("vsock: timerfd_create");
   return m;
@@ -151,7 +133,7 @@ void Muxer::connect_guest(const PacketHeader& h) {
     push_rst(key);
     return;
   }
-  auto addr = unix_address(uds_path_ + "_" + std::to_string(h.dst_port));
+  auto addr = unix_address(uds_path_ + "_" + std::to_string(h.dst_port), "vsock");
   UniqueFd fd;
   if (addr) fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   // A Unix connect completes or fails at once (EAGAIN: the listener's backlog is full).
