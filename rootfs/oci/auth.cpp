@@ -13,7 +13,8 @@ namespace nexus::oci {
 namespace {
 
 bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~/").find(c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~/").find(c) != std::string_view::npos;
 }
 
 std::string lower(std::string_view s) {
@@ -28,10 +29,16 @@ class Lexer {
   void skip_space() {
     while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t')) ++i_;
   }
-  bool done() { skip_space(); return i_ >= s_.size(); }
+  bool done() {
+    skip_space();
+    return i_ >= s_.size();
+  }
   bool eat(char c) {
     skip_space();
-    if (i_ < s_.size() && s_[i_] == c) { ++i_; return true; }
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
     return false;
   }
   std::string_view token() {
@@ -51,9 +58,13 @@ class Lexer {
     if (i_ < s_.size() && s_[i_] == '"') {
       std::string out;
       for (++i_; i_ < s_.size(); ++i_) {
-        if (s_[i_] == '\\' && i_ + 1 < s_.size()) out.push_back(s_[++i_]);
-        else if (s_[i_] == '"') { ++i_; return out; }
-        else out.push_back(s_[i_]);
+        if (s_[i_] == '\\' && i_ + 1 < s_.size())
+          out.push_back(s_[++i_]);
+        else if (s_[i_] == '"') {
+          ++i_;
+          return out;
+        } else
+          out.push_back(s_[i_]);
       }
       return fail(Errc::protocol, "WWW-Authenticate: unterminated quoted string");
     }
@@ -74,8 +85,10 @@ class Lexer {
 std::string percent_encode(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(static_cast<char>(c));
-    else out += fmt::format("%{:02X}", c);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out.push_back(static_cast<char>(c));
+    else
+      out += fmt::format("%{:02X}", c);
   }
   return out;
 }
@@ -89,7 +102,8 @@ Result<std::vector<Challenge>> parse_www_authenticate(std::string_view header) {
   while (!lx.done()) {
     if (lx.eat(',')) continue;
     auto scheme = lx.token();
-    if (scheme.empty()) return fail(Errc::protocol, fmt::format("WWW-Authenticate: unexpected character at {}", lx.pos()));
+    if (scheme.empty())
+      return fail(Errc::protocol, fmt::format("WWW-Authenticate: unexpected character at {}", lx.pos()));
     Challenge c{lower(scheme), {}};
     for (;;) {
       size_t save = lx.pos();
@@ -121,7 +135,8 @@ Result<std::string> parse_token_reply(std::string_view body) {
       const auto& t = it->get_ref<const std::string&>();
       // Goes into a header: refuse anything that could split it.
       for (char c : t)
-        if (c == '\r' || c == '\n' || c == '\0') return fail(Errc::protocol, "token reply: token has control characters");
+        if (c == '\r' || c == '\n' || c == '\0')
+          return fail(Errc::protocol, "token reply: token has control characters");
       return t;
     }
   }
@@ -153,7 +168,8 @@ Result<Credentials> Credentials::parse(std::string_view json_text) {
   Credentials out;
   auto regs = doc->is_object() ? doc->find("registries") : doc->end();
   if (regs == doc->end() || !regs->is_object())
-    return fail(Errc::invalid_argument, "must be {\"registries\": {\"host[:port]\": {\"username\": ..., \"password\": ...}}}");
+    return fail(Errc::invalid_argument,
+                "must be {\"registries\": {\"host[:port]\": {\"username\": ..., \"password\": ...}}}");
   for (const auto& [host, entry] : regs->items()) {
     if (!entry.is_object()) return fail(Errc::invalid_argument, fmt::format("entry for '{}' must be an object", host));
     auto user = json_string(entry, "username");

@@ -30,8 +30,8 @@ void BlobWriter::discard() noexcept {
 Result<void> BlobWriter::write(std::string_view data) {
   if (!fd_.valid()) return fail(Errc::internal, "blob writer is closed");
   if (expected_size_ != 0 && offset_ + data.size() > expected_size_)
-    return fail(Errc::too_large, fmt::format("blob {} is larger than the {} bytes its descriptor says",
-                                             expected_.str(), expected_size_));
+    return fail(Errc::too_large, fmt::format("blob {} is larger than the {} bytes its descriptor says", expected_.str(),
+                                             expected_size_));
   NEXUS_TRY(write_all(fd_.get(), data).map_error([&](Error e) { return std::move(e).wrap("writing " + temp_path_); }));
   hash_.update(data);
   offset_ += data.size();
@@ -52,11 +52,13 @@ Result<Digest> BlobWriter::commit() {
   Digest got = hash_.finish();
   if (expected_size_ != 0 && offset_ != expected_size_) {
     discard();
-    return fail(Errc::protocol, fmt::format("blob {} has {} bytes, its descriptor says {}", expected_.str(), offset_, expected_size_));
+    return fail(Errc::protocol,
+                fmt::format("blob {} has {} bytes, its descriptor says {}", expected_.str(), offset_, expected_size_));
   }
   if (expected_.valid() && got != expected_) {
     discard();
-    return fail(Errc::protocol, fmt::format("digest mismatch: expected {}, the content is {}", expected_.str(), got.str()));
+    return fail(Errc::protocol,
+                fmt::format("digest mismatch: expected {}, the content is {}", expected_.str(), got.str()));
   }
   if (::fsync(fd_.get()) != 0) return fail_errno("fsync " + temp_path_);
   if (::fchmod(fd_.get(), 0644) != 0) return fail_errno("chmod " + temp_path_);

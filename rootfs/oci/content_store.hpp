@@ -94,8 +94,7 @@ class ContentStore {
   Result<std::vector<Digest>> list() const;
   /// Remove blobs not in `keep`, stray files in sha256/, and ingest files older than
   /// `temp_max_age` that no writer holds.
-  Result<GcStats> gc(const std::set<Digest>& keep,
-                     std::chrono::seconds temp_max_age = std::chrono::hours(24)) const;
+  Result<GcStats> gc(const std::set<Digest>& keep, std::chrono::seconds temp_max_age = std::chrono::hours(24)) const;
 
  private:
   std::string root_, blobs_dir_, ingest_dir_;

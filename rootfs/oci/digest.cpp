@@ -38,9 +38,7 @@ Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
-void Sha256::update(std::string_view data) {
-  NEXUS_CHECK(EVP_DigestUpdate(ctx_->md, data.data(), data.size()) == 1);
-}
+void Sha256::update(std::string_view data) { NEXUS_CHECK(EVP_DigestUpdate(ctx_->md, data.data(), data.size()) == 1); }
 
 Digest Sha256::finish() {
   unsigned char out[EVP_MAX_MD_SIZE];

@@ -96,7 +96,8 @@ Result<ArchiveIndex> read_index(const std::string& path) {
       manifest = std::move(text);
     }
   }
-  if (rc != ARCHIVE_EOF) return fail(Errc::invalid_argument, fmt::format("{}: {}", path, archive_error_string(a->get())));
+  if (rc != ARCHIVE_EOF)
+    return fail(Errc::invalid_argument, fmt::format("{}: {}", path, archive_error_string(a->get())));
   if (!manifest) return fail(Errc::invalid_argument, path + " has no manifest.json (not a docker save archive)");
   auto doc = parse_json(*manifest);
   if (!doc) return fail(std::move(doc).error().wrap("manifest.json"));
@@ -129,8 +130,10 @@ Result<ArchiveIndex> read_index(const std::string& path) {
 }
 
 // Stream every wanted entry into the store: name -> (digest, size).
-Result<std::map<std::string, std::pair<Digest, uint64_t>>> ingest(const std::string& path, const std::set<std::string>& wanted,
-                                                                  const ContentStore& store, const ProgressFn& progress) {
+Result<std::map<std::string, std::pair<Digest, uint64_t>>> ingest(const std::string& path,
+                                                                  const std::set<std::string>& wanted,
+                                                                  const ContentStore& store,
+                                                                  const ProgressFn& progress) {
   auto a = open_archive(path);
   if (!a) return fail(std::move(a).error());
   std::map<std::string, std::pair<Digest, uint64_t>> out;
@@ -146,12 +149,13 @@ Result<std::map<std::string, std::pair<Digest, uint64_t>>> ingest(const std::str
     auto d = w->commit();
     if (!d) return fail(std::move(d).error());
     out[*name] = {*d, size};
-    if (progress)
-      progress({BlobProgress::Kind::layer, BlobProgress::State::done, *d, {}, size, size});
+    if (progress) progress({BlobProgress::Kind::layer, BlobProgress::State::done, *d, {}, size, size});
   }
-  if (rc != ARCHIVE_EOF) return fail(Errc::invalid_argument, fmt::format("{}: {}", path, archive_error_string(a->get())));
+  if (rc != ARCHIVE_EOF)
+    return fail(Errc::invalid_argument, fmt::format("{}: {}", path, archive_error_string(a->get())));
   for (const auto& n : wanted)
-    if (!out.count(n)) return fail(Errc::invalid_argument, fmt::format("manifest.json names '{}', which the archive lacks", n));
+    if (!out.count(n))
+      return fail(Errc::invalid_argument, fmt::format("manifest.json names '{}', which the archive lacks", n));
   return out;
 }
 
@@ -168,7 +172,8 @@ Result<std::string> layer_media_type(const ContentStore& store, const Digest& d)
 
 }  // namespace
 
-Result<ImageRecord> import_docker_archive(const std::string& path, const ContentStore& store, const ProgressFn& progress) {
+Result<ImageRecord> import_docker_archive(const std::string& path, const ContentStore& store,
+                                          const ProgressFn& progress) {
   auto wrap = [&](Error e) { return fail(std::move(e).wrap("importing docker-archive:" + path)); };
   auto idx = read_index(path);
   if (!idx) return wrap(idx.error());
@@ -185,9 +190,10 @@ Result<ImageRecord> import_docker_archive(const std::string& path, const Content
   auto config = parse_image_config(*config_text);
   if (!config) return wrap(config.error());
   if (config->diff_ids.size() != idx->layers.size())
-    return wrap(Error(Errc::protocol, fmt::format("the config lists {} layers, manifest.json {}", config->diff_ids.size(),
-                                                  idx->layers.size())));
-  ImageManifest m{std::string(media::kOciManifest), {std::string(media::kOciConfig), config_digest, config_size, {}, {}}, {}};
+    return wrap(Error(Errc::protocol, fmt::format("the config lists {} layers, manifest.json {}",
+                                                  config->diff_ids.size(), idx->layers.size())));
+  ImageManifest m{
+      std::string(media::kOciManifest), {std::string(media::kOciConfig), config_digest, config_size, {}, {}}, {}};
   for (size_t i = 0; i < idx->layers.size(); ++i) {
     const auto& [digest, size] = blobs->at(idx->layers[i]);
     auto type = layer_media_type(store, digest);

@@ -29,7 +29,7 @@ struct HttpRequest {
 struct HttpResponse {
   long status = 0;
   std::vector<std::pair<std::string, std::string>> headers;  ///< names lowercased, final response
-  std::string error_body;  ///< first 64 KiB of a non-2xx body
+  std::string error_body;                                    ///< first 64 KiB of a non-2xx body
 
   /// First value of a header, or "".
   std::string header(std::string_view name) const;
@@ -47,7 +47,7 @@ struct TransferLimits {
   long connect_timeout_s = 15;
   long stall_timeout_s = 30;  ///< abort when under 1 byte/s for this long
   std::string user_agent = "nexus-oci/1";
-  std::string ca_file;        ///< extra trust anchors (tests); empty: the system's
+  std::string ca_file;  ///< extra trust anchors (tests); empty: the system's
 };
 
 /// Why a transfer failed, and whether trying again may help (connection reset, timeout, a

@@ -33,8 +33,8 @@ Result<std::vector<Digest>> digest_list(const Json& obj, const char* key) {
   return out;
 }
 
-// Fill the fields shared by the registry's config blob ("config" sub-object) and our own
-// record JSON; `names` maps our field to the JSON key used by that format.
+// Fill the process fields from the registry config blob's "config" object (oci_names: Env,
+// Cmd, ...) or from our own record JSON (env, cmd, ...).
 Result<void> read_process_fields(const Json& obj, ImageConfig& c, bool oci_names) {
   auto env = string_list(obj, oci_names ? "Env" : "env");
   auto entrypoint = string_list(obj, oci_names ? "Entrypoint" : "entrypoint");
@@ -67,7 +67,8 @@ Result<Platform> read_platform(const Json& obj, const char* arch_key) {
 
 Result<ImageConfig> parse_image_config(std::string_view body) {
   if (body.size() > limits::kMaxConfigBytes)
-    return fail(Errc::too_large, fmt::format("image config is {} bytes, more than the {} allowed", body.size(), limits::kMaxConfigBytes));
+    return fail(Errc::too_large, fmt::format("image config is {} bytes, more than the {} allowed", body.size(),
+                                             limits::kMaxConfigBytes));
   auto doc = parse_json(body);
   if (!doc) return fail(std::move(doc).error().wrap("image config"));
   if (!doc->is_object()) return fail(Errc::invalid_argument, "image config is not a JSON object");
@@ -91,10 +92,14 @@ Result<ImageConfig> parse_image_config(std::string_view body) {
 Json image_config_to_json(const ImageConfig& c) {
   Json diff = Json::array();
   for (const auto& d : c.diff_ids) diff.push_back(d.str());
-  return Json{{"os", c.platform.os},     {"architecture", c.platform.architecture},
-              {"variant", c.platform.variant}, {"env", c.env},
-              {"entrypoint", c.entrypoint},    {"cmd", c.cmd},
-              {"working_dir", c.working_dir},  {"user", c.user},
+  return Json{{"os", c.platform.os},
+              {"architecture", c.platform.architecture},
+              {"variant", c.platform.variant},
+              {"env", c.env},
+              {"entrypoint", c.entrypoint},
+              {"cmd", c.cmd},
+              {"working_dir", c.working_dir},
+              {"user", c.user},
               {"diff_ids", diff}};
 }
 

@@ -16,12 +16,12 @@ namespace nexus::oci {
 
 struct ImageConfig {
   Platform platform;
-  std::vector<std::string> env;         ///< "KEY=value"
+  std::vector<std::string> env;  ///< "KEY=value"
   std::vector<std::string> entrypoint;
   std::vector<std::string> cmd;
   std::string working_dir;
   std::string user;
-  std::vector<Digest> diff_ids;         ///< one per layer, of the uncompressed tar
+  std::vector<Digest> diff_ids;  ///< one per layer, of the uncompressed tar
 };
 
 /// Parse a config blob (bounded by limits::kMaxConfigBytes). Missing optional fields are

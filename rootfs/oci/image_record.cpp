@@ -60,7 +60,8 @@ Result<ImageRecord> image_record_from_json(const Json& j) {
     r.index_digest = *index;
   }
   auto layers = j.find("layers");
-  if (layers == j.end() || !layers->is_array()) return fail(Errc::invalid_argument, "image record: 'layers' must be an array");
+  if (layers == j.end() || !layers->is_array())
+    return fail(Errc::invalid_argument, "image record: 'layers' must be an array");
   for (const auto& l : *layers) {
     if (!l.is_object()) return fail(Errc::invalid_argument, "image record: a layer must be an object");
     auto d = digest_field(l, "digest");
@@ -68,7 +69,8 @@ Result<ImageRecord> image_record_from_json(const Json& j) {
     auto size = json_int(l, "size");
     if (!d) return bad(d.error());
     if (!t) return bad(t.error());
-    if (!size || *size < 0) return fail(Errc::invalid_argument, "image record: layer size must be a non-negative integer");
+    if (!size || *size < 0)
+      return fail(Errc::invalid_argument, "image record: layer size must be a non-negative integer");
     r.layers.push_back({*d, *t, static_cast<uint64_t>(*size)});
   }
   if (auto c = j.find("config"); c != j.end()) {

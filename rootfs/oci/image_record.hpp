@@ -22,13 +22,13 @@ struct LayerRecord {
 };
 
 struct ImageRecord {
-  std::string reference;          ///< canonical reference, or "oci:<dir>[:ref]" / "docker-archive:<file>"
+  std::string reference;               ///< canonical reference, or "oci:<dir>[:ref]" / "docker-archive:<file>"
   std::optional<Digest> index_digest;  ///< when the reference named an index / manifest list
   Digest manifest_digest;
   std::string manifest_media_type;
   Digest config_digest;
   std::vector<LayerRecord> layers;
-  ImageConfig config;             ///< parsed from the config blob
+  ImageConfig config;  ///< parsed from the config blob
 
   /// Every blob the image needs kept: the gc() root set of this image.
   std::set<Digest> blobs() const;

@@ -40,7 +40,8 @@ Result<std::string> document_type(const Json& doc, std::string_view content_type
   if (ct == "application/json" || ct == "text/plain" || ct == "application/octet-stream") ct.clear();
   for (const auto& t : {std::string_view(*declared), std::string_view(ct)}) {
     if (t == media::kDockerSchema1 || t == media::kDockerSchema1Signed)
-      return fail(Errc::invalid_argument, "Docker schema 1 manifests are not supported (re-push the image with a current client)");
+      return fail(Errc::invalid_argument,
+                  "Docker schema 1 manifests are not supported (re-push the image with a current client)");
   }
   if (!declared->empty() && !ct.empty() && *declared != ct)
     return fail(Errc::invalid_argument,
@@ -48,9 +49,12 @@ Result<std::string> document_type(const Json& doc, std::string_view content_type
   std::string type = declared->empty() ? ct : *declared;
   if (type.empty()) {
     // OCI allows an absent mediaType (e.g. in an image layout): tell by shape.
-    if (doc.contains("manifests")) type = std::string(media::kOciIndex);
-    else if (doc.contains("config") && doc.contains("layers")) type = std::string(media::kOciManifest);
-    else return fail(Errc::invalid_argument, "document is neither an image manifest nor an index");
+    if (doc.contains("manifests"))
+      type = std::string(media::kOciIndex);
+    else if (doc.contains("config") && doc.contains("layers"))
+      type = std::string(media::kOciManifest);
+    else
+      return fail(Errc::invalid_argument, "document is neither an image manifest nor an index");
   }
   if (!media::is_manifest(type) && !media::is_index(type))
     return fail(Errc::invalid_argument, fmt::format("unsupported manifest media type '{}'", type));
@@ -59,8 +63,10 @@ Result<std::string> document_type(const Json& doc, std::string_view content_type
 
 Result<std::vector<Descriptor>> parse_descriptor_list(const Json& doc, const char* key, size_t max) {
   auto it = doc.find(key);
-  if (it == doc.end() || !it->is_array()) return fail(Errc::invalid_argument, fmt::format("'{}' must be an array", key));
-  if (it->size() > max) return fail(Errc::too_large, fmt::format("'{}' has {} entries, more than {}", key, it->size(), max));
+  if (it == doc.end() || !it->is_array())
+    return fail(Errc::invalid_argument, fmt::format("'{}' must be an array", key));
+  if (it->size() > max)
+    return fail(Errc::too_large, fmt::format("'{}' has {} entries, more than {}", key, it->size(), max));
   std::vector<Descriptor> out;
   out.reserve(it->size());
   for (size_t i = 0; i < it->size(); ++i) {
@@ -102,13 +108,15 @@ Result<Descriptor> parse_descriptor(const Json& j) {
 
 Result<ParsedManifest> parse_manifest(std::string_view body, std::string_view content_type) {
   if (body.size() > limits::kMaxManifestBytes)
-    return fail(Errc::too_large, fmt::format("manifest is {} bytes, more than the {} allowed", body.size(), limits::kMaxManifestBytes));
+    return fail(Errc::too_large,
+                fmt::format("manifest is {} bytes, more than the {} allowed", body.size(), limits::kMaxManifestBytes));
   auto doc = parse_json(body);
   if (!doc) return fail(std::move(doc).error().wrap("manifest"));
   if (!doc->is_object()) return fail(Errc::invalid_argument, "manifest is not a JSON object");
   auto version = doc->find("schemaVersion");
   if (version != doc->end() && version->is_number_integer() && version->get<long long>() == 1)
-    return fail(Errc::invalid_argument, "Docker schema 1 manifests are not supported (re-push the image with a current client)");
+    return fail(Errc::invalid_argument,
+                "Docker schema 1 manifests are not supported (re-push the image with a current client)");
   if (version == doc->end() || !version->is_number_integer() || version->get<long long>() != 2)
     return fail(Errc::invalid_argument, "manifest schemaVersion must be 2");
   auto type = document_type(*doc, content_type);
@@ -128,13 +136,15 @@ Result<ParsedManifest> parse_manifest(std::string_view body, std::string_view co
   if (!cd) return fail(std::move(cd).error().wrap("manifest config"));
   m.config = std::move(*cd);
   if (m.config.size > limits::kMaxConfigBytes)
-    return fail(Errc::too_large, fmt::format("image config is {} bytes, more than the {} allowed", m.config.size, limits::kMaxConfigBytes));
+    return fail(Errc::too_large, fmt::format("image config is {} bytes, more than the {} allowed", m.config.size,
+                                             limits::kMaxConfigBytes));
   auto layers = parse_descriptor_list(*doc, "layers", limits::kMaxLayers);
   if (!layers) return fail(std::move(layers).error().wrap("manifest"));
   m.layers = std::move(*layers);
   for (const auto& l : m.layers) {
     if (!media::is_layer(l.media_type))
-      return fail(Errc::invalid_argument, fmt::format("manifest: unsupported layer media type '{}' ({})", l.media_type, l.digest.str()));
+      return fail(Errc::invalid_argument,
+                  fmt::format("manifest: unsupported layer media type '{}' ({})", l.media_type, l.digest.str()));
   }
   return m;
 }

@@ -8,8 +8,8 @@ bool is_manifest(std::string_view t) { return t == kOciManifest || t == kDockerM
 bool is_config(std::string_view t) { return t == kOciConfig || t == kDockerConfig; }
 
 bool is_layer(std::string_view t) {
-  return t == kOciLayer || t == kOciLayerGzip || t == kOciLayerZstd || t == kOciLayerNondistGzip ||
-         t == kDockerLayer || t == kDockerLayerGzip || t == kDockerForeignLayerGzip;
+  return t == kOciLayer || t == kOciLayerGzip || t == kOciLayerZstd || t == kOciLayerNondistGzip || t == kDockerLayer ||
+         t == kDockerLayerGzip || t == kDockerForeignLayerGzip;
 }
 
 }  // namespace nexus::oci::media

@@ -13,19 +13,16 @@ inline constexpr std::string_view kOciConfig = "application/vnd.oci.image.config
 inline constexpr std::string_view kOciLayer = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
-inline constexpr std::string_view kOciLayerNondistGzip =
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+inline constexpr std::string_view kOciLayerNondistGzip = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
 
 inline constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view kDockerList = "application/vnd.docker.distribution.manifest.list.v2+json";
 inline constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
 inline constexpr std::string_view kDockerLayer = "application/vnd.docker.image.rootfs.diff.tar";
 inline constexpr std::string_view kDockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-inline constexpr std::string_view kDockerForeignLayerGzip =
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+inline constexpr std::string_view kDockerForeignLayerGzip = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 inline constexpr std::string_view kDockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json";
-inline constexpr std::string_view kDockerSchema1Signed =
-    "application/vnd.docker.distribution.manifest.v1+prettyjws";
+inline constexpr std::string_view kDockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
 /// The Accept header of a manifest GET: every manifest and index type above.
 inline constexpr std::string_view kManifestAccept =

@@ -27,7 +27,8 @@ class LayoutSource final : public ImageSource {
     auto marker = read_file_bounded(dir_ + "/oci-layout", 4096);
     if (!marker) return fail(std::move(marker).error().wrap(dir_ + " is not an OCI image layout"));
     auto version = parse_json(*marker);
-    if (!version || !version->is_object() || !starts_with(json_string(*version, "imageLayoutVersion").value_or(""), "1."))
+    if (!version || !version->is_object() ||
+        !starts_with(json_string(*version, "imageLayoutVersion").value_or(""), "1."))
       return fail(Errc::invalid_argument, dir_ + "/oci-layout: imageLayoutVersion must be 1.x");
     FetchedManifest index;
     auto text = read_file_bounded(dir_ + "/index.json", limits::kMaxManifestBytes);
@@ -51,7 +52,8 @@ class LayoutSource final : public ImageSource {
       any_platform |= e.platform.has_value();
     }
     if (!ref_.empty())
-      return fail(Errc::not_found, fmt::format("{} has no image named '{}' (it has: {})", dir_, ref_, names.empty() ? "none" : names));
+      return fail(Errc::not_found,
+                  fmt::format("{} has no image named '{}' (it has: {})", dir_, ref_, names.empty() ? "none" : names));
     if (entries.size() == 1) return manifest(entries.front(), {});
     if (entries.empty()) return fail(Errc::not_found, dir_ + "/index.json lists no images");
     if (!any_platform)

@@ -36,9 +36,7 @@ using ProgressFn = std::function<void(const BlobProgress&)>;
 struct StopCheck {
   const std::atomic<bool>* user = nullptr;
   const std::atomic<bool>* internal = nullptr;
-  bool stopped() const {
-    return (user && user->load()) || (internal && internal->load());
-  }
+  bool stopped() const { return (user && user->load()) || (internal && internal->load()); }
 };
 
 }  // namespace nexus::oci

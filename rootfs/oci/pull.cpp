@@ -26,8 +26,8 @@ class RegistrySource final : public ImageSource {
   Result<FetchedManifest> manifest(const Descriptor& d, const StopCheck& stop) override {
     auto doc = client_.get_manifest(ref_.repository, d.digest.str(), stop);
     if (doc && doc->body.size() != d.size)
-      return fail(Errc::protocol, fmt::format("manifest {} has {} bytes, the index says {}", d.digest.str(),
-                                              doc->body.size(), d.size));
+      return fail(Errc::protocol,
+                  fmt::format("manifest {} has {} bytes, the index says {}", d.digest.str(), doc->body.size(), d.size));
     return doc;
   }
 
@@ -48,12 +48,14 @@ Result<ImageRecord> pull_from_registry(std::string_view text, const PullOptions&
   RegistryOptions ro;
   ro.credential = options.credentials.find(ref->registry);
   const auto& insecure = options.insecure_registries;
-  ro.plain_http = is_loopback_host(ref->registry) ||
-                  std::find(insecure.begin(), insecure.end(), ref->registry) != insecure.end();
+  ro.plain_http =
+      is_loopback_host(ref->registry) || std::find(insecure.begin(), insecure.end(), ref->registry) != insecure.end();
   ro.retry = options.retry;
   ro.limits = options.limits;
   RegistryClient client(ref->api_host(), std::move(ro));
-  NEXUS_TRY(client.ping(StopCheck{options.cancel, nullptr}).map_error([&](Error e) { return std::move(e).wrap("pulling " + ref->str()); }));
+  NEXUS_TRY(client.ping(StopCheck{options.cancel, nullptr}).map_error([&](Error e) {
+    return std::move(e).wrap("pulling " + ref->str());
+  }));
   RegistrySource source(client, *ref);
   ResolveOptions opts{options.platform, options.parallel_layers, options.cancel};
   auto rec = resolve_image(source, ref->str(), opts, store, progress);

@@ -119,7 +119,8 @@ Result<Reference> parse_reference(std::string_view text) {
   if (first_slash != std::string_view::npos && looks_like_host(rest.substr(0, first_slash))) {
     ref.registry = std::string(rest.substr(0, first_slash));
     path = rest.substr(first_slash + 1);
-    if (!valid_host(ref.registry)) return bad(fmt::format("registry host '{}' is not a valid host[:port]", ref.registry));
+    if (!valid_host(ref.registry))
+      return bad(fmt::format("registry host '{}' is not a valid host[:port]", ref.registry));
   } else {
     ref.registry = "docker.io";
   }
@@ -131,7 +132,8 @@ Result<Reference> parse_reference(std::string_view text) {
       bool upper = false;
       for (char c : component) upper |= (c >= 'A' && c <= 'Z');
       if (upper) return bad(fmt::format("repository component '{}' must be lowercase", component));
-      return bad(fmt::format("repository component '{}' must be [a-z0-9] separated by '.', '_', '__' or '-'", component));
+      return bad(
+          fmt::format("repository component '{}' must be [a-z0-9] separated by '.', '_', '__' or '-'", component));
     }
   }
   ref.repository = std::string(path);
@@ -143,9 +145,7 @@ Result<Reference> parse_reference(std::string_view text) {
   return ref;
 }
 
-std::string Reference::api_host() const {
-  return registry == "docker.io" ? "registry-1.docker.io" : registry;
-}
+std::string Reference::api_host() const { return registry == "docker.io" ? "registry-1.docker.io" : registry; }
 
 std::string Reference::manifest_ref() const { return digest ? digest->str() : tag; }
 

@@ -41,7 +41,8 @@ Result<void> RegistryClient::authenticate(HttpSession& session, const Challenge&
   const auto& cred = options_.credential;
   if (c.scheme == "basic") {
     if (!cred)
-      return fail(Errc::unauthenticated, fmt::format("{} requires a username and password (Basic) and none are configured", host_));
+      return fail(Errc::unauthenticated,
+                  fmt::format("{} requires a username and password (Basic) and none are configured", host_));
     std::lock_guard lock(mu_);
     auth_header_[scope] = "Authorization: Basic " + base64_encode(cred->username + ":" + cred->password);
     return {};
@@ -55,7 +56,8 @@ Result<void> RegistryClient::authenticate(HttpSession& session, const Challenge&
   if (realm_host.empty())
     return fail(Errc::protocol, fmt::format("{}: token realm '{}' is not an http(s) URL", host_, realm));
   if (!https && !options_.plain_http && !is_loopback_host(realm_host))
-    return fail(Errc::protocol, fmt::format("{}: refusing a plain-http token realm ({}) for an https registry", host_, realm_host));
+    return fail(Errc::protocol,
+                fmt::format("{}: refusing a plain-http token realm ({}) for an https registry", host_, realm_host));
   std::string want_scope = c.param("scope").empty() ? scope : c.param("scope");
   std::string url = token_url(realm, c.param("service"), want_scope);
 
@@ -65,7 +67,8 @@ Result<void> RegistryClient::authenticate(HttpSession& session, const Challenge&
                   return {};
                 },
                 [&](std::string_view chunk) -> Result<void> {
-                  if (body.size() + chunk.size() > kMaxTokenReply) return fail(Errc::too_large, "token reply is too large");
+                  if (body.size() + chunk.size() > kMaxTokenReply)
+                    return fail(Errc::too_large, "token reply is too large");
                   body.append(chunk);
                   return {};
                 }};

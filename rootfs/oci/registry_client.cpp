@@ -31,11 +31,16 @@ Error status_error(const HttpResponse& r, const std::string& what) {
   std::string detail = registry_error_summary(r.error_body);
   std::string msg = fmt::format("{}: HTTP {}{}{}", what, r.status, detail.empty() ? "" : ": ", detail);
   switch (r.status) {
-    case 404: return Error(Errc::not_found, msg);
-    case 401: return Error(Errc::unauthenticated, msg);
-    case 403: return Error(Errc::permission_denied, msg);
-    case 400: return Error(Errc::invalid_argument, msg);
-    default: return Error(Errc::protocol, msg);
+    case 404:
+      return Error(Errc::not_found, msg);
+    case 401:
+      return Error(Errc::unauthenticated, msg);
+    case 403:
+      return Error(Errc::permission_denied, msg);
+    case 400:
+      return Error(Errc::invalid_argument, msg);
+    default:
+      return Error(Errc::protocol, msg);
   }
 }
 
@@ -129,7 +134,8 @@ Result<HttpResponse> RegistryClient::request(HttpSession& session, const std::st
     if (authenticated) {
       return fail(Errc::unauthenticated,
                   fmt::format("{}: not authorized for {} ({}): {}", host_, scope,
-                              options_.credential ? "the configured credentials were not accepted" : "no credentials configured",
+                              options_.credential ? "the configured credentials were not accepted"
+                                                  : "no credentials configured",
                               registry_error_summary(resp->error_body)));
     }
     auto challenges = parse_www_authenticate(resp->header("www-authenticate"));
@@ -182,7 +188,8 @@ Result<FetchedManifest> RegistryClient::get_manifest(const std::string& reposito
                 },
                 [&](std::string_view chunk) -> Result<void> {
                   if (out.body.size() + chunk.size() > limits::kMaxManifestBytes)
-                    return fail(Errc::too_large, fmt::format("manifest is larger than {} bytes", limits::kMaxManifestBytes));
+                    return fail(Errc::too_large,
+                                fmt::format("manifest is larger than {} bytes", limits::kMaxManifestBytes));
                   out.body.append(chunk);
                   return {};
                 }};
@@ -195,7 +202,8 @@ Result<FetchedManifest> RegistryClient::get_manifest(const std::string& reposito
   if (auto want = parse_digest(ref); want && *want != out.digest)
     return fail(Errc::protocol, fmt::format("{}: digest mismatch, the content is {}", what, out.digest.str()));
   if (auto header = parse_digest(resp->header("docker-content-digest")); header && *header != out.digest)
-    return fail(Errc::protocol, fmt::format("{}: the registry says {} but the content is {}", what, header->str(), out.digest.str()));
+    return fail(Errc::protocol,
+                fmt::format("{}: the registry says {} but the content is {}", what, header->str(), out.digest.str()));
   return out;
 }
 

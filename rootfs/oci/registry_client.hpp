@@ -83,8 +83,7 @@ class RegistryClient {
                                const std::function<void(HttpRequest&)>& prepare, const StopCheck& stop);
   Result<HttpResponse> send_with_retries(HttpSession& session, const std::function<HttpRequest()>& make,
                                          const BodySink& sink, const StopCheck& stop);
-  Result<void> authenticate(HttpSession& session, const Challenge& c, const std::string& scope,
-                            const StopCheck& stop);
+  Result<void> authenticate(HttpSession& session, const Challenge& c, const std::string& scope, const StopCheck& stop);
   std::optional<std::string> cached_auth(const std::string& scope);
   std::string base_url() const;
 

@@ -33,8 +33,8 @@ class Walk {
     if (!parsed) return fail(std::move(parsed).error().wrap(doc.digest.str()));
     auto stored = store_.put(doc.body);
     if (!stored) return fail(std::move(stored).error());
-    report({BlobProgress::Kind::manifest, BlobProgress::State::done, doc.digest, doc.content_type,
-            doc.body.size(), doc.body.size()});
+    report({BlobProgress::Kind::manifest, BlobProgress::State::done, doc.digest, doc.content_type, doc.body.size(),
+            doc.body.size()});
     return parsed;
   }
 
@@ -132,8 +132,8 @@ Result<ImageRecord> resolve_image(ImageSource& source, std::string reference, co
   rec.manifest_digest = doc->digest;
   rec.manifest_media_type = m.media_type;
   if (!media::is_config(m.config.media_type))
-    return fail(Errc::invalid_argument,
-                fmt::format("{} is not a container image (config media type '{}')", rec.reference, m.config.media_type));
+    return fail(Errc::invalid_argument, fmt::format("{} is not a container image (config media type '{}')",
+                                                    rec.reference, m.config.media_type));
 
   NEXUS_TRY(walk.fetch(m.config, BlobProgress::Kind::config, stop));
   auto config_text = store.read(m.config.digest, limits::kMaxConfigBytes);
@@ -143,11 +143,11 @@ Result<ImageRecord> resolve_image(ImageSource& source, std::string reference, co
   rec.config_digest = m.config.digest;
   const Platform want = normalize(options.platform);
   if (!rec.index_digest && (config->platform.os != want.os || config->platform.architecture != want.architecture))
-    return fail(Errc::not_found, fmt::format("{} is an image for {}, not for {}", rec.reference,
-                                             config->platform.str(), want.str()));
+    return fail(Errc::not_found,
+                fmt::format("{} is an image for {}, not for {}", rec.reference, config->platform.str(), want.str()));
   if (config->diff_ids.size() != m.layers.size())
-    return fail(Errc::protocol, fmt::format("image config lists {} layers, the manifest {}", config->diff_ids.size(),
-                                            m.layers.size()));
+    return fail(Errc::protocol,
+                fmt::format("image config lists {} layers, the manifest {}", config->diff_ids.size(), m.layers.size()));
   rec.config = std::move(*config);
 
   NEXUS_TRY(walk.fetch_layers(m.layers));

@@ -20,7 +20,8 @@ TEST_CASE("Bearer challenges", "[auth]") {
   CHECK((*c)[0].param("scope") == "repository:library/debian:pull");
   CHECK((*c)[0].param("missing").empty());
 
-  c = parse_www_authenticate(R"(Bearer realm="http://x/t", error="insufficient_scope", scope="repository:a:pull,push")");
+  c = parse_www_authenticate(
+      R"(Bearer realm="http://x/t", error="insufficient_scope", scope="repository:a:pull,push")");
   REQUIRE(c);
   CHECK((*c)[0].param("scope") == "repository:a:pull,push");
   CHECK((*c)[0].param("error") == "insufficient_scope");
@@ -69,7 +70,8 @@ TEST_CASE("credentials file", "[auth]") {
   CHECK(c->find("docker.io")->username == "hub");
   CHECK_FALSE(c->find("ghcr.io"));
 
-  auto bad = Credentials::parse(R"({"registries": {"x": {"username": "u", "password": "very-secret"}, "y": {"username": 1}}})");
+  auto bad = Credentials::parse(
+      R"({"registries": {"x": {"username": "u", "password": "very-secret"}, "y": {"username": 1}}})");
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message().find("'y'") != std::string::npos);
   CHECK(bad.error().message().find("very-secret") == std::string::npos);
@@ -92,8 +94,9 @@ TEST_CASE("what is retried, and how long to wait", "[retry]") {
 }
 
 TEST_CASE("registry error documents are summarised", "[retry]") {
-  CHECK(registry_error_summary(R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]})") ==
-        "MANIFEST_UNKNOWN: manifest unknown");
+  CHECK(
+      registry_error_summary(R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]})") ==
+      "MANIFEST_UNKNOWN: manifest unknown");
   CHECK(registry_error_summary("plain\ntext") == "plain text");
   CHECK(registry_error_summary(std::string(1000, 'x')).size() <= 300);
 }

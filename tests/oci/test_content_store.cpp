@@ -25,7 +25,9 @@ ContentStore store_in(const TempDir& t) {
 }
 
 void make_old(const std::string& path) {
-  struct utimbuf old {1000, 1000};
+  struct utimbuf old {
+    1000, 1000
+  };
   REQUIRE(::utime(path.c_str(), &old) == 0);
 }
 

@@ -80,9 +80,7 @@ struct Layout {
     spit(dir + "/index.json", dump_json(Json{{"schemaVersion", 2}, {"manifests", {top_index, single}}}));
   }
 
-  void blob_file(const std::string& content) const {
-    spit(dir + "/blobs/sha256/" + sha256_of(content).hex(), content);
-  }
+  void blob_file(const std::string& content) const { spit(dir + "/blobs/sha256/" + sha256_of(content).hex(), content); }
 };
 
 }  // namespace
@@ -92,7 +90,8 @@ TEST_CASE("OCI layout: a named multi-platform image", "[import][layout]") {
   Layout layout(t);
   auto store = ContentStore::at(root.path()).value();
   std::vector<BlobProgress> reports;
-  auto rec = pull("oci:" + layout.dir + ":v1", PullOptions{}, store, [&](const BlobProgress& p) { reports.push_back(p); });
+  auto rec =
+      pull("oci:" + layout.dir + ":v1", PullOptions{}, store, [&](const BlobProgress& p) { reports.push_back(p); });
   REQUIRE(rec);
   CHECK(rec->reference == "oci:" + layout.dir + ":v1");
   CHECK(rec->index_digest == sha256_of(layout.index));
@@ -169,9 +168,10 @@ std::string docker_archive(const TempDir& t, bool wrong_diff_id, std::vector<std
   w.dir("ccc");
   w.symlink("ccc/layer.tar", "../aaa/layer.tar");
   w.file(sha256_of(config).hex() + ".json", config);
-  w.file("manifest.json", dump_json(Json::array({{{"Config", sha256_of(config).hex() + ".json"},
-                                                   {"RepoTags", {"app:v1"}},
-                                                   {"Layers", {"aaa/layer.tar", "./bbb/layer.tar", "ccc/layer.tar"}}}})));
+  w.file("manifest.json",
+         dump_json(Json::array({{{"Config", sha256_of(config).hex() + ".json"},
+                                 {"RepoTags", {"app:v1"}},
+                                 {"Layers", {"aaa/layer.tar", "./bbb/layer.tar", "ccc/layer.tar"}}}})));
   w.close();
   if (layers_out) *layers_out = {l1, l2, l1};
   return path;

@@ -27,7 +27,8 @@ Json manifest_doc(std::string_view type, std::string_view layer_type) {
               {"layers", Json::array({desc(layer_type, "l1"), desc(layer_type, "l2")})}};
 }
 
-Json index_entry(const std::string& content, const std::string& os, const std::string& arch, const std::string& variant = "") {
+Json index_entry(const std::string& content, const std::string& os, const std::string& arch,
+                 const std::string& variant = "") {
   Json d = desc(media::kOciManifest, content);
   d["platform"] = {{"os", os}, {"architecture", arch}};
   if (!variant.empty()) d["platform"]["variant"] = variant;
@@ -35,7 +36,8 @@ Json index_entry(const std::string& content, const std::string& os, const std::s
 }
 
 ImageIndex index_of(const Json& entries) {
-  auto p = parse_manifest(dump_json(Json{{"schemaVersion", 2}, {"mediaType", media::kOciIndex}, {"manifests", entries}}));
+  auto p =
+      parse_manifest(dump_json(Json{{"schemaVersion", 2}, {"mediaType", media::kOciIndex}, {"manifests", entries}}));
   REQUIRE(p);
   return std::get<ImageIndex>(*p);
 }
@@ -85,11 +87,16 @@ TEST_CASE("indexes and manifest lists", "[manifest]") {
 }
 
 TEST_CASE("bad manifests are refused with a reason", "[manifest]") {
-  CHECK(error_of(Json{{"schemaVersion", 1}, {"name", "x"}, {"fsLayers", Json::array()}}).find("schema 1") != std::string::npos);
-  CHECK(error_of(manifest_doc(media::kOciManifest, media::kOciLayer), media::kDockerSchema1Signed).find("schema 1") != std::string::npos);
-  CHECK(error_of(manifest_doc("application/vnd.example+json", media::kOciLayer)).find("unsupported manifest media type") != std::string::npos);
-  CHECK(error_of(manifest_doc(media::kOciManifest, "application/x-helm")).find("unsupported layer media type") != std::string::npos);
-  CHECK(error_of(manifest_doc(media::kOciManifest, media::kOciLayer), media::kDockerManifest).find("served as") != std::string::npos);
+  CHECK(error_of(Json{{"schemaVersion", 1}, {"name", "x"}, {"fsLayers", Json::array()}}).find("schema 1") !=
+        std::string::npos);
+  CHECK(error_of(manifest_doc(media::kOciManifest, media::kOciLayer), media::kDockerSchema1Signed).find("schema 1") !=
+        std::string::npos);
+  CHECK(error_of(manifest_doc("application/vnd.example+json", media::kOciLayer))
+            .find("unsupported manifest media type") != std::string::npos);
+  CHECK(error_of(manifest_doc(media::kOciManifest, "application/x-helm")).find("unsupported layer media type") !=
+        std::string::npos);
+  CHECK(error_of(manifest_doc(media::kOciManifest, media::kOciLayer), media::kDockerManifest).find("served as") !=
+        std::string::npos);
   Json no_size = manifest_doc(media::kOciManifest, media::kOciLayer);
   no_size["layers"][0].erase("size");
   CHECK(error_of(no_size).find("layers[0]") != std::string::npos);
@@ -108,8 +115,9 @@ TEST_CASE("bad manifests are refused with a reason", "[manifest]") {
 TEST_CASE("platform selection", "[manifest][platform]") {
   Json attest = desc(media::kOciManifest, "att");
   attest["platform"] = {{"os", "unknown"}, {"architecture", "unknown"}};
-  auto idx = index_of(Json::array({attest, index_entry("arm", "linux", "arm64", "v8"), index_entry("amd", "linux", "amd64"),
-                                   index_entry("v7", "linux", "arm", "v7"), index_entry("v6", "linux", "arm", "v6")}));
+  auto idx =
+      index_of(Json::array({attest, index_entry("arm", "linux", "arm64", "v8"), index_entry("amd", "linux", "amd64"),
+                            index_entry("v7", "linux", "arm", "v7"), index_entry("v6", "linux", "arm", "v6")}));
   auto d = select_platform(idx, Platform{});
   REQUIRE(d);
   CHECK(d->digest.str() == digest_of("amd"));
@@ -164,7 +172,8 @@ TEST_CASE("image configs", "[config]") {
   cfg.erase("rootfs");
   CHECK_FALSE(parse_image_config(dump_json(cfg)));
   // A config with no "config" object (scratch images) is fine.
-  auto minimal = parse_image_config(R"({"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})");
+  auto minimal =
+      parse_image_config(R"({"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})");
   REQUIRE(minimal);
   CHECK(minimal->platform.architecture == "arm64");
 }
@@ -176,7 +185,8 @@ TEST_CASE("image records round-trip through JSON", "[record]") {
   r.manifest_digest = sha256_of("manifest");
   r.manifest_media_type = std::string(media::kOciManifest);
   r.config_digest = sha256_of("config");
-  r.layers = {{sha256_of("l1"), std::string(media::kOciLayerGzip), 10}, {sha256_of("l2"), std::string(media::kOciLayerZstd), 20}};
+  r.layers = {{sha256_of("l1"), std::string(media::kOciLayerGzip), 10},
+              {sha256_of("l2"), std::string(media::kOciLayerZstd), 20}};
   r.config.cmd = {"sh"};
   r.config.diff_ids = {sha256_of("d1"), sha256_of("d2")};
   auto back = image_record_from_json(parse_json(dump_json(image_record_to_json(r))).value());

@@ -192,8 +192,7 @@ TEST_CASE("a private repository behind Bearer token auth", "[registry][auth]") {
   check_record(*rec, image("private/img:v1"), p.store);
   bool basic_sent = false;
   const Json stats = test::http_get_json(host("proxy"), "/_stats");
-  for (const auto& t : stats["tokens"])
-    basic_sent |= t["scope"] == "repository:private/img:pull" && t["basic"] == true;
+  for (const auto& t : stats["tokens"]) basic_sent |= t["scope"] == "repository:private/img:pull" && t["basic"] == true;
   CHECK(basic_sent);
 }
 
