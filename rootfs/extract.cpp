@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "rootfs/tar_path.hpp"
+
 namespace nexus::rootfs {
 
 namespace {
@@ -37,22 +39,11 @@ std::string archive_message(archive* a) {
   return s != nullptr ? s : "unknown libarchive error";
 }
 
-// "./a//b/" -> "a/b", "/abs" -> "abs", "." -> ""; a ".." component is refused.
 Result<std::string> sanitize(const char* raw) {
   if (raw == nullptr) return fail(Errc::invalid_argument, "tar entry without a path");
-  std::string_view in(raw);
-  std::string out;
-  while (!in.empty()) {
-    size_t slash = in.find('/');
-    std::string_view part = in.substr(0, slash);
-    in = slash == std::string_view::npos ? std::string_view() : in.substr(slash + 1);
-    if (part.empty() || part == ".") continue;
-    if (part == "..")
-      return fail(Errc::invalid_argument, fmt::format("tar entry '{}' leaves the root", raw));
-    if (!out.empty()) out += '/';
-    out += part;
-  }
-  return out;
+  auto rel = relative_tar_path(raw);
+  if (!rel) return fail(Errc::invalid_argument, fmt::format("tar entry '{}' leaves the root", raw));
+  return std::move(*rel);
 }
 
 bool dropped_xattr(std::string_view name) {

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "rootfs/tar_path.hpp"
+
 namespace nexus::rootfs::layer {
 
 namespace {
@@ -23,19 +25,9 @@ Result<std::string> normalize_entry_path(const char* raw) {
   // Bounds the tree's depth (and so the fds a recursive removal holds) and every path below.
   if (strnlen(raw, PATH_MAX) >= PATH_MAX)
     return fail(Errc::invalid_argument, fmt::format("a path of {} bytes or more", PATH_MAX));
-  std::string_view in(raw);
-  std::string out;
-  while (!in.empty()) {
-    size_t slash = in.find('/');
-    std::string_view part = in.substr(0, slash);
-    in = slash == std::string_view::npos ? std::string_view() : in.substr(slash + 1);
-    if (part.empty() || part == ".") continue;
-    if (part == "..")
-      return fail(Errc::invalid_argument, "a '..' component would leave the root");
-    if (!out.empty()) out += '/';
-    out += part;
-  }
-  return out;
+  auto rel = relative_tar_path(raw);
+  if (!rel) return fail(Errc::invalid_argument, "a '..' component would leave the root");
+  return std::move(*rel);
 }
 
 SplitPath split_path(std::string_view rel) {
