@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "rootfs/nexusfile.hpp"
 
+#include <cctype>
 #include <optional>
 
 #include <fmt/format.h>

@@ -166,8 +166,6 @@ TEST_CASE("ENV forms, quoting and substitution", "[nexusfile]") {
                     "ENV LEGACY   a value with  spaces \n"
                     "ENV E=$A F=${B} G=${NOPE:-dflt} H=${A:+alt} I=${NOPE:+alt} J=\"$A-\\$A\" K=${EMPTY-x}\n"
                     "ENV A=2 L=$A\n");
-  auto& env = *f.defaults.env.begin();
-  (void)env;
   std::map<std::string, std::string> want{
       {"A", "2"},         {"B", "two words"},        {"C", "three words"}, {"D", "$A lit"},
       {"LEGACY", "a value with  spaces"}, {"E", "1"}, {"F", "two words"},  {"G", "dflt"},
