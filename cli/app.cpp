@@ -22,6 +22,10 @@ int run_command(const Command& cmd, const Console& console) {
     switch (cmd.id) {
       case CommandId::template_list:
       case CommandId::template_build: return run_template_command(cmd, api, console);
+      case CommandId::image_pull:
+      case CommandId::image_list:
+      case CommandId::image_inspect:
+      case CommandId::image_rm: return run_image_command(cmd, api, console);
       case CommandId::version: return run_version_command(cmd, api, console);
       case CommandId::auth_key_create:
       case CommandId::auth_key_list:

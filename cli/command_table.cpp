@@ -112,6 +112,32 @@ const std::vector<CommandSpec>& table() {
         ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Do not show the build log", false,
                 ArgCheck::none, {}}}},
 
+      {CommandId::image_pull, "image", "pull", "Pull an image from a registry",
+       "Shows a progress bar per layer on a terminal, plain lines otherwise; --json prints the\n"
+       "pull's events as JSON lines. The image is unpacked for template builds.\n"
+       "Registries on loopback are spoken to over http; others over https unless nexusd has\n"
+       "--insecure-registry. Credentials come from nexusd's --registry-credentials file.\n"
+       "Example: nexus image pull debian:12 --platform linux/arm64",
+       {positional("REF", "id", "Image reference ([host[:port]/]repo[:tag][@sha256:...])"),
+        text_option("--platform", "platform", "OS/ARCH",
+                    "Platform to pick from a multi-platform image (default: this host's)"),
+        ArgSpec{"--json", "json", ArgKind::flag, {}, "Print the pull events as JSON lines", false,
+                ArgCheck::none, {}},
+        ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Print only the reference when done",
+                false, ArgCheck::none, {}}}},
+
+      {CommandId::image_list, "image", "ls", "List pulled images", {},
+       {json_flag, ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Print only the references",
+                           false, ArgCheck::none, {}}}},
+
+      {CommandId::image_inspect, "image", "inspect", "Show an image: manifest, config, layers",
+       "REF is a reference or a manifest digest (or at least 12 of its hex digits).",
+       {positional("REF", "id", "Image reference or digest"), json_flag}},
+
+      {CommandId::image_rm, "image", "rm", "Remove an image and its unpacked tree",
+       "Blobs no other image needs are deleted too. A digest removes every name of the image.",
+       {positional("REF", "id", "Image reference or digest"), json_flag, quiet_flag}},
+
       {CommandId::auth_key_create, "auth key", "create", "Create an API key for the E2B endpoint",
        "Prints the key once (nexusd keeps only its hash). The key's user owns the sandboxes\n"
        "created with it and sees only those; an admin key sees every user's sandboxes.\n"
@@ -154,6 +180,7 @@ const std::vector<CommandSpec>& table() {
 const std::vector<GroupSpec> groups = {
     {"sandbox", "Create, use and remove sandboxes"},
     {"template", "List and build templates"},
+    {"image", "Pull, list, inspect and remove OCI images"},
     {"auth", "Manage access to nexusd"},
     {"auth key", "Create, list and revoke API keys for the E2B endpoint"},
     {"e2b", "Use Nexus from the E2B SDKs"},

@@ -20,6 +20,7 @@ int run_cli(std::span<const std::string> args, const Console& console, const Com
 int run_command(const Command& cmd, const Console& console);
 
 int run_sandbox_command(const Command& cmd, const ApiClient& api, const Console& console);
+int run_image_command(const Command& cmd, const ApiClient& api, const Console& console);
 int run_template_command(const Command& cmd, const ApiClient& api, const Console& console);
 int run_version_command(const Command& cmd, const ApiClient& api, const Console& console);
 int run_auth_command(const Command& cmd, const ApiClient& api, const Console& console);

@@ -9,7 +9,7 @@ enum ExitCode : int {
   exit_failed = 1,       ///< the operation failed (an API error)
   exit_usage = 2,        ///< bad command line
   exit_unreachable = 3,  ///< cannot reach nexusd
-  exit_not_found = 4,    ///< the sandbox or template does not exist (API 404)
+  exit_not_found = 4,    ///< the sandbox, template or image does not exist (API 404)
   exit_timeout = 124,    ///< run/exec: the code or command ran past its timeout
   exit_nexus_error = 125,  ///< run/exec: any Nexus error (1-4 above) while running code
 };
@@ -21,7 +21,7 @@ inline constexpr const char* exit_status_help =
     "  1    the operation failed (nexusd answered with an error)\n"
     "  2    usage error (bad command line)\n"
     "  3    cannot reach nexusd (no socket, connection refused)\n"
-    "  4    not found (no such sandbox or template)\n"
+    "  4    not found (no such sandbox, template or image)\n"
     "  `sandbox run` and `sandbox exec` exit with the program's own status, except:\n"
     "  124  the program ran past --timeout\n"
     "  125  a Nexus error (1, 3 or 4 above) while running code, so it can be told\n"

@@ -152,6 +152,19 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
       cmd.request = {"POST", "/v1/templates/" + encode_path_segment(cmd.subject) + "/build",
                      Json::object()};
       break;
+    case CommandId::image_pull: {
+      Json body = {{"reference", cmd.subject}};
+      if (inv.has("platform")) body["platform"] = inv.get("platform");
+      cmd.request = {"POST", "/v1/images/pull", std::move(body)};
+      break;
+    }
+    case CommandId::image_list: cmd.request = {"GET", "/v1/images", std::nullopt}; break;
+    case CommandId::image_inspect:
+      cmd.request = {"GET", "/v1/images/" + encode_path_segment(cmd.subject), std::nullopt};
+      break;
+    case CommandId::image_rm:
+      cmd.request = {"DELETE", "/v1/images/" + encode_path_segment(cmd.subject), std::nullopt};
+      break;
     case CommandId::auth_key_create: {
       Json body = Json::object();
       if (inv.has("user")) body["user"] = inv.get("user");

@@ -56,8 +56,9 @@ Result<CreateRequest> parse_create(const Json& body) {
 
 }  // namespace
 
-ApiServer::ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates, KeyService& keys)
-    : mgr_(mgr), templates_(templates), keys_(keys),
+ApiServer::ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates, KeyService& keys,
+                     ImageService& images)
+    : mgr_(mgr), templates_(templates), images_(images), keys_(keys),
       server_(loop, http::ServerOptions{}, [this](std::shared_ptr<http::Exchange> ex) { handle(std::move(ex)); }) {}
 
 Result<void> ApiServer::listen(const std::string& socket_path) {
@@ -95,6 +96,12 @@ void ApiServer::handle(std::shared_ptr<http::Exchange> ex) {
     return reply_json(ex, 200, host_json(mgr_.host(), mgr_.default_isolation()));
   }
   if (resource == "templates") return templates_.handle(parts, std::move(ex));
+  if (resource == "images") {
+    // Images are shared by every user: removing one is for admins (root).
+    if (req.method == "DELETE" && !who.admin)
+      return reply_error(ex, 403, "permission_denied", "removing images is for admins (root)");
+    return images_.handle(parts, std::move(ex));
+  }
   reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", req.path));
 }
 

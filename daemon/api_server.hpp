@@ -8,6 +8,7 @@
 #include "common/http.hpp"
 #include "common/unique_fd.hpp"
 #include "daemon/auth.hpp"
+#include "daemon/image_service.hpp"
 #include "daemon/sandbox_manager.hpp"
 #include "daemon/template_service.hpp"
 
@@ -15,7 +16,8 @@ namespace nexus::daemon {
 
 class ApiServer {
  public:
-  ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates, KeyService& keys);
+  ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates, KeyService& keys,
+            ImageService& images);
   /// Bind the Unix socket (mode 0660; group `nexus` when it exists).
   Result<void> listen(const std::string& socket_path);
   /// Serve on an inherited listening socket (systemd socket activation).
@@ -35,6 +37,7 @@ class ApiServer {
 
   SandboxManager& mgr_;
   TemplateService& templates_;
+  ImageService& images_;
   KeyService& keys_;
   std::string e2b_url_;
   http::Server server_;

@@ -18,12 +18,14 @@
 #include "daemon/auth.hpp"
 #include "daemon/e2b_server.hpp"
 #include "daemon/host_paths.hpp"
+#include "daemon/image_service.hpp"
 #include "daemon/isolation.hpp"
 #include "daemon/listen_fds.hpp"
 #include "daemon/sandbox_manager.hpp"
 #include "daemon/store.hpp"
 #include "daemon/template_service.hpp"
 #include "nexus_config.h"
+#include "rootfs/oci/auth.hpp"
 
 namespace {
 
@@ -40,6 +42,8 @@ int main(int argc, char** argv) {
   std::string agent_flag, vmm_flag, kernel_flag, initrd_flag, log_level = "info", e2b_listen = "127.0.0.1:49982";
   uint64_t boot_timeout_s = cfg.boot_timeout_ms / 1000, probe_timeout_s = cfg.probe_timeout_ms / 1000;
   bool log_time = false;
+  std::string registry_credentials;
+  std::vector<std::string> insecure_registries;
   CLI::App app{"nexusd: the Nexus sandbox daemon. Serves the native API on a Unix socket and runs\n"
                "sandboxes in microVMs or in a namespace jail.",
                "nexusd"};
@@ -71,6 +75,11 @@ int main(int argc, char** argv) {
   app.add_option("--probe-timeout", probe_timeout_s, "Seconds the start-up probe of /dev/kvm may take")
       ->check(CLI::Range(1, 120))
       ->capture_default_str();
+  app.add_option("--registry-credentials", registry_credentials,
+                 "Registry credentials for image pulls (JSON: {\"registries\": {\"host[:port]\": {\"username\", "
+                 "\"password\"}}}; default /etc/nexus/registries.json when it exists)");
+  app.add_option("--insecure-registry", insecure_registries,
+                 "Pull from this HOST[:PORT] over plain http (repeatable; loopback registries always may)");
   app.add_option("--log-level", log_level, "debug, info, warning or error")->capture_default_str();
   app.add_flag("--log-time", log_time, "Prefix log lines with the time and pid");
   app.footer("Socket activation: sockets named 'nexus' (the API) and 'e2b' (the E2B endpoint) passed by\n"
@@ -135,6 +144,12 @@ int main(int argc, char** argv) {
 
   auto store = daemon::Store::open(cfg.root_dir + "/nexus.db");
   if (!store) return die(store.error().message());
+  if (registry_credentials.empty() && ::access("/etc/nexus/registries.json", F_OK) == 0)
+    registry_credentials = "/etc/nexus/registries.json";
+  if (!registry_credentials.empty()) {  // read again at each pull; checked now so a typo shows at start
+    if (auto c = oci::Credentials::load(registry_credentials); !c)
+      return die("--registry-credentials: " + c.error().message());
+  }
   // The probe runs once, before anything is served: `auto` and GET /v1/host use its result.
   microvm::ProbeResult probe;
   if (::access(cfg.vmm_path.c_str(), X_OK) == 0) {
@@ -157,7 +172,10 @@ int main(int argc, char** argv) {
   daemon::TemplateService templates(loop, manager.config(),
                                     [&manager](const std::string& name) { return manager.count_using_template(name); });
   daemon::KeyService keys(**store);
-  daemon::ApiServer api(loop, manager, templates, keys);
+  daemon::ImageServiceOptions image_options{cfg.root_dir, registry_credentials, insecure_registries, cfg.uid_base,
+                                            cfg.uid_count};
+  daemon::ImageService images(loop, **store, std::move(image_options));
+  daemon::ApiServer api(loop, manager, templates, keys, images);
   std::string api_where = cfg.socket_path;
   if (activated->api) {
     api_where = "an activated socket";

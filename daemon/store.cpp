@@ -60,6 +60,18 @@ constexpr const char* kMigrations[] = {
       revoked_at INTEGER NOT NULL DEFAULT 0
     );
     )sql",
+    // 3: pulled OCI images (daemon/image_store.cpp)
+    R"sql(
+    CREATE TABLE images (
+      reference TEXT PRIMARY KEY,
+      manifest_digest TEXT NOT NULL,
+      config_digest TEXT NOT NULL,
+      size INTEGER NOT NULL,
+      pulled_at INTEGER NOT NULL,
+      record_json TEXT NOT NULL
+    );
+    CREATE INDEX images_manifest ON images(manifest_digest);
+    )sql",
 };
 
 constexpr const char* kColumns =

@@ -29,6 +29,16 @@ struct ApiKeyRecord {
   int64_t revoked_at_ms = 0;
 };
 
+/// A pulled image as stored (daemon/image_store.cpp); record_json is oci::ImageRecord's JSON.
+struct ImageRow {
+  std::string reference;  ///< canonical ("docker.io/library/debian:12"); the key
+  std::string manifest_digest;
+  std::string config_digest;
+  int64_t size = 0;  ///< bytes of the layer blobs
+  int64_t pulled_at_ms = 0;
+  std::string record_json;
+};
+
 class Store {
  public:
   /// Open (creating if needed) the database at `path` and apply pending migrations.
@@ -57,6 +67,14 @@ class Store {
   /// Mark a key revoked; not_found if there is no such (unrevoked) key.
   Result<ApiKeyRecord> revoke_key(const std::string& id, int64_t now_ms);
   Result<void> touch_key(const std::string& id, int64_t now_ms);
+
+  // Images (image_store.cpp)
+  /// Insert or replace the row for `row.reference`.
+  Result<void> put_image(const ImageRow& row);
+  /// Every image, oldest pull first.
+  Result<std::vector<ImageRow>> list_images();
+  /// Remove the row for `reference`; false when there was none.
+  Result<bool> delete_image(const std::string& reference);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

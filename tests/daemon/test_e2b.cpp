@@ -158,7 +158,7 @@ TEST_CASE("a version 1 database is migrated to version 2 keeping its sandboxes",
   }
   auto store = Store::open(db.path);
   REQUIRE(store);
-  CHECK((*store)->schema_version() == 2);
+  CHECK((*store)->schema_version() >= 2);  // and any later migrations
   auto r = (*store)->get("sb_old");
   REQUIRE(r);
   REQUIRE(*r);

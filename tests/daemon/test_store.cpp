@@ -48,7 +48,7 @@ TEST_CASE("store round-trips sandboxes and survives reopen", "[store]") {
   {
     auto store = Store::open(db);
     REQUIRE(store);
-    CHECK((*store)->schema_version() == 2);
+    CHECK((*store)->schema_version() == 3);
     REQUIRE((*store)->insert(sample("sb_a")));
     auto dup = (*store)->insert(sample("sb_a"));
     CHECK_FALSE(dup);
