@@ -72,7 +72,7 @@ int pull(const Command& cmd, const ApiClient& api, const Console& console) {
         bars.draw(progress, type == "done" || type == "error");
     }
   });
-  if (live && !progress.layers().empty()) bars.draw(progress, true);
+  if (live && !image && !error && !progress.layers().empty()) bars.draw(progress, true);  // cut short: last state
   if (!streamed) return report_failure(console, streamed.error(), cmd.socket, false);
   if (error) {
     bool not_found = text_of(*error, "code") == "not_found";
