@@ -31,8 +31,11 @@ struct DaemonConfig {
   uint64_t boot_timeout_ms = 30000;      ///< a microVM's agent must answer by then
   uint64_t vmm_stop_timeout_ms = 2000;   ///< graceful guest power-off before SIGKILL
   uint64_t disk_size_mib = 4096;         ///< a microVM's writable disk (sparse)
-  uint32_t vmm_uid = 99999;              ///< the unprivileged ids a VMM jails itself as
-  uint32_t vmm_gid = 99999;
+  // VMMs jail themselves as vmm_uid/vmm_gid + n, one n per running microVM (n < 65536):
+  // above the jail's user-namespace range (uid_base + 65536), so no VMM shares an id with a
+  // jail sandbox's files or with another VMM.
+  uint32_t vmm_uid = 300000;
+  uint32_t vmm_gid = 300000;
 
   std::string templates_dir() const { return root_dir + "/templates"; }
   std::string sandboxes_dir() const { return root_dir + "/sandboxes"; }

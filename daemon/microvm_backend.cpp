@@ -6,6 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "common/strings.hpp"
@@ -24,6 +29,25 @@ namespace {
 constexpr uint64_t kVmmOverheadMib = 64;       // the VMM's own memory beside the guest's
 constexpr uint64_t kControlTimeoutMs = 5000;   // pause and resume answer at once
 
+// VMMs jail themselves as distinct ids from config.vmm_uid on: one monitor taken over by its
+// guest cannot signal, ptrace or read another's files as the same user.
+constexpr uint32_t kVmmIdRange = 65536;
+
+// The real uid of a running process (an adopted VMM's, after it jailed itself).
+std::optional<uint32_t> process_uid(pid_t pid) {
+  std::ifstream status(fmt::format("/proc/{}/status", pid));
+  std::string key;
+  while (status >> key) {
+    if (key == "Uid:") {
+      uint32_t uid;
+      if (status >> uid) return uid;
+      return std::nullopt;
+    }
+    status.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return std::nullopt;
+}
+
 jail::Handle jail_handle(const microvm::VmmHandle& h) {
   jail::Handle j;
   j.pid = h.pid;
@@ -41,6 +65,7 @@ struct MicrovmBackend::Vm {
   bool exited = false;
   std::function<void(Result<void>)> done;  // the pending start's, until it is called
   std::string exit_reason;
+  uint32_t id_offset = kVmmIdRange;  // its uid/gid is config.vmm_uid/gid + this; none yet
   UniqueFd pidfd;                 // declared before `poll`: the poll goes first
   std::unique_ptr<uv::Poll> poll;
   std::unique_ptr<microvm::AgentWait> boot;
@@ -96,8 +121,11 @@ void MicrovmBackend::launch(Vm& vm, const std::string& image, int cpus, int memo
   spec.paths = vm.paths;
   spec.config = microvm::sandbox_vmm_config(vm.id, vm.paths, config_.guest_kernel, config_.agent_initrd, image, cpus,
                                             memory_mib, unix_now_ms());
-  spec.config.jail_uid = config_.vmm_uid;
-  spec.config.jail_gid = config_.vmm_gid;
+  auto offset = free_id_offset();
+  if (!offset) return finish_start(id, fail(std::move(offset).error()));
+  vm.id_offset = *offset;
+  spec.config.jail_uid = config_.vmm_uid + *offset;
+  spec.config.jail_gid = config_.vmm_gid + *offset;
   spec.limits.cpus = cpus;
   spec.limits.memory_bytes = (static_cast<uint64_t>(memory_mib) + kVmmOverheadMib) << 20;
   spec.limits.pids = config_.pids_limit;
@@ -129,6 +157,15 @@ void MicrovmBackend::launch(Vm& vm, const std::string& image, int cpus, int memo
   vm.boot = std::make_unique<microvm::AgentWait>(loop_, microvm::vsock_endpoint(vm.paths.vsock, microvm::kAgentVsockPort),
                                                  options, std::move(check), std::move(finished));
   vm.boot->start();
+}
+
+Result<uint32_t> MicrovmBackend::free_id_offset() const {
+  std::vector<bool> used(kVmmIdRange);
+  for (const auto& [id, vm] : vms_)
+    if (vm->id_offset < kVmmIdRange) used[vm->id_offset] = true;
+  for (uint32_t i = 0; i < kVmmIdRange; ++i)
+    if (!used[i]) return i;
+  return fail(Errc::unavailable, fmt::format("all {} microVM user ids are in use", kVmmIdRange));
 }
 
 void MicrovmBackend::watch(Vm& vm) {
@@ -168,6 +205,8 @@ void MicrovmBackend::adopt(const SandboxRecord& r) {
   vm->id = r.id;
   vm->paths = microvm::sandbox_paths(config_.sandbox_dir(r.id));
   vm->handle = {static_cast<pid_t>(r.pid), r.pid_start_time};
+  if (auto uid = process_uid(vm->handle.pid); uid && *uid >= config_.vmm_uid && *uid - config_.vmm_uid < kVmmIdRange)
+    vm->id_offset = *uid - config_.vmm_uid;
   Vm& ref = *vm;
   vms_[r.id] = std::move(vm);
   watch(ref);

@@ -47,6 +47,7 @@ class MicrovmBackend final : public Backend {
   /// Answer the start of `id` (once; not after destroy()).
   void finish_start(const std::string& id, Result<void> r);
   void watch(Vm& vm);
+  Result<uint32_t> free_id_offset() const;
   void vmm_exited(const std::string& id);
 
   uv::Loop& loop_;

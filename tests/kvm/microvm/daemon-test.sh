@@ -132,6 +132,12 @@ check "$(echo "$created" | tail -1)" "201" "E2B: create"
 ESB=$(echo "$created" | head -1 | jq -r .sandboxID)
 TOKEN=$(echo "$created" | head -1 | jq -r .envdAccessToken)
 check "$(nexus sandbox status "$ESB" --json | jq -r .isolation)" "microvm" "E2B: the sandbox is a microVM"
+uid_of() { awk '/^Uid:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+epid=$(vmm_pids "$ESB" | head -1)
+u1=$(uid_of "$pid"); u2=$(uid_of "$epid")
+[ -n "$u1" ] && [ -n "$u2" ] && [ "$u1" != "$u2" ] && [ "$u1" -ge 300000 ] && [ "$u2" -ge 300000 ] &&
+  ok "each nexus-vmm runs as its own unprivileged uid ($u1, $u2; the adopted VM's is kept)" ||
+  bad "nexus-vmm uids: '$u1' and '$u2' (want distinct, >= 300000)"
 envd() { curl -s -m 60 -H "E2b-Sandbox-Id: $ESB" -H 'E2b-Sandbox-Port: 49983' -H "X-Access-Token: $TOKEN" "$@"; }
 echo "uploaded through E2B" >/tmp/up.txt
 code=$(envd -o /dev/null -w '%{http_code}' -F file=@/tmp/up.txt "$E2B/files?path=/home/user/up.txt&username=user")
