@@ -25,6 +25,7 @@ namespace {
 constexpr const char* kLog = "daemon.image";
 constexpr size_t kWatcherHighWater = 1 * 1024 * 1024;  // a slow watcher misses progress events past this
 constexpr size_t kMinDigestPrefix = 12;
+constexpr size_t kMaxRunningPulls = 4;  // each has up to PullOptions::parallel_layers downloads; more wait
 
 bool is_hex(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
@@ -366,8 +367,13 @@ void ImageService::schedule() {
     });
     return;
   }
+  size_t running = 0;
+  for (auto& [key, job] : pulls_) running += job->started;
   for (auto& [key, job] : pulls_)
-    if (!job->started) launch(*job);
+    if (!job->started && running < kMaxRunningPulls) {
+      launch(*job);
+      ++running;
+    }
 }
 
 }  // namespace nexus::daemon

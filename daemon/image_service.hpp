@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // ImageService: the /v1/images endpoints (docs/api.md). Pulls run on worker threads, one per
-// reference and platform (a second request for the same one watches the first), and stream
-// their events to every watcher; `rm` and the garbage collection of blobs and unpacked trees
-// that no image needs run on a worker too, never while a pull runs (a pull's blobs are in no
-// record yet, so gc must not see them).
+// reference and platform (a second request for the same one watches the first), at most 4 at
+// once (more wait their turn), and stream their events to every watcher. `rm` and the garbage
+// collection of blobs and unpacked trees that no image needs run on a worker too, never while
+// a pull runs (a pull's blobs are in no record yet, so gc must not see them).
 //
 // Thread affinity: the daemon loop thread. Workers only touch their job's mutex-guarded
 // fields and wake the loop with uv::Async.
