@@ -2,6 +2,7 @@
 // Ties parsing and the commands together.
 #include <fmt/format.h>
 
+#include "cli/build_watch.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 
@@ -22,6 +23,8 @@ int run_command(const Command& cmd, const Console& console) {
     switch (cmd.id) {
       case CommandId::template_list:
       case CommandId::template_build: return run_template_command(cmd, api, console);
+      case CommandId::template_build_watch:
+      case CommandId::template_watch: return run_build_watch(cmd, api, console);
       case CommandId::image_pull:
       case CommandId::image_list:
       case CommandId::image_inspect:

@@ -112,6 +112,27 @@ const std::vector<CommandSpec>& table() {
         ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Do not show the build log", false,
                 ArgCheck::none, {}}}},
 
+      {CommandId::template_build_watch, "template", "build-watch", "Watch a running build live",
+       "On a terminal: a full-screen view of the build (steps with their state, layer downloads\n"
+       "with the speed, the log's tail), redrawn as it goes and on resize; it ends with the build.\n"
+       "Otherwise plain lines; --json prints the build's events as JSON lines. Ctrl-C stops\n"
+       "watching, not the build. Exit status 0 when the build succeeds, 1 when it fails.\n"
+       "Example: nexus template build-watch bld_4f2a9c",
+       {positional("BUILD", "id", "Build ID (printed by `nexus template build`)"),
+        ArgSpec{"--json", "json", ArgKind::flag, {}, "Print the build events as JSON lines", false,
+                ArgCheck::none, {}},
+        ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Without a terminal, print nothing; only the exit status",
+                false, ArgCheck::none, {}}}},
+
+      {CommandId::template_watch, "template", "watch", "Watch the running build of a template",
+       "As build-watch, for the build running for template NAME.\n"
+       "Example: nexus template watch data-sci",
+       {positional("NAME", "id", "Template name"),
+        ArgSpec{"--json", "json", ArgKind::flag, {}, "Print the build events as JSON lines", false,
+                ArgCheck::none, {}},
+        ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Without a terminal, print nothing; only the exit status",
+                false, ArgCheck::none, {}}}},
+
       {CommandId::image_pull, "image", "pull", "Pull an image from a registry",
        "Shows a progress bar per layer on a terminal, plain lines otherwise; --json prints the\n"
        "pull's events as JSON lines. The image is unpacked for template builds.\n"

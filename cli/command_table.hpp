@@ -20,6 +20,8 @@ enum class CommandId {
   sandbox_status,
   template_list,
   template_build,
+  template_build_watch,
+  template_watch,
   image_pull,
   image_list,
   image_inspect,

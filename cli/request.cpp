@@ -152,6 +152,8 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
       cmd.request = {"POST", "/v1/templates/" + encode_path_segment(cmd.subject) + "/build",
                      Json::object()};
       break;
+    case CommandId::template_build_watch:
+    case CommandId::template_watch: break;  // cli/build_watch.cpp makes its own requests
     case CommandId::image_pull: {
       Json body = {{"reference", cmd.subject}};
       if (inv.has("platform")) body["platform"] = inv.get("platform");
