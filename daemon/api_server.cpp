@@ -59,7 +59,9 @@ Result<CreateRequest> parse_create(const Json& body) {
 ApiServer::ApiServer(uv::Loop& loop, SandboxManager& mgr, TemplateService& templates, KeyService& keys,
                      ImageService& images)
     : mgr_(mgr), templates_(templates), images_(images), keys_(keys),
-      server_(loop, http::ServerOptions{}, [this](std::shared_ptr<http::Exchange> ex) { handle(std::move(ex)); }) {}
+      server_(loop, http::ServerOptions{}, [this](std::shared_ptr<http::Exchange> ex) { handle(std::move(ex)); }) {
+  templates_.set_images(&images_);  // FROM <image> in Nexusfile builds
+}
 
 Result<void> ApiServer::listen(const std::string& socket_path) {
   NEXUS_TRY(server_.listen_unix(socket_path, 0660));
@@ -96,6 +98,7 @@ void ApiServer::handle(std::shared_ptr<http::Exchange> ex) {
     return reply_json(ex, 200, host_json(mgr_.host(), mgr_.default_isolation()));
   }
   if (resource == "templates") return templates_.handle(parts, std::move(ex));
+  if (resource == "builds") return templates_.handle_builds(parts, std::move(ex));
   if (resource == "images") {
     // Images are shared by every user: removing one is for admins (root).
     if (req.method == "DELETE" && !who.admin)

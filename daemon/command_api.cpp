@@ -131,7 +131,7 @@ void handle_exec(SandboxManager& mgr, const std::string& id, Json body, std::sha
   for (size_t i = 1; i < cmd->size(); ++i) spec.args.push_back((*cmd)[i].get<std::string>());
   auto env = parse_env_field(body);
   auto cwd = json_string(body, "cwd");
-  auto user = json_string(body, "user", "user");
+  auto user = json_string(body, "user");  // empty: the agent's default (the template's user, else "user")
   auto timeout = parse_timeout(body);
   for (auto* err : {env ? nullptr : &env.error(), cwd ? nullptr : &cwd.error(),
                     user ? nullptr : &user.error(), timeout ? nullptr : &timeout.error()})

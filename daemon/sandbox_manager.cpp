@@ -12,6 +12,7 @@
 #include "daemon/fs_helpers.hpp"
 #include "daemon/jail/jail.hpp"
 #include "daemon/jail_backend.hpp"
+#include "daemon/template_build.hpp"
 #include "rootfs/seeded_templates.hpp"
 
 namespace nexus::daemon {
@@ -175,11 +176,39 @@ void SandboxManager::sweep() {
   }
 }
 
+namespace {
+
+/// The template's start command, as its default user in its workdir. The stream stays open
+/// (its output is dropped) until the process ends or the sandbox goes.
+void start_template_command(AgentClient& agent, const std::string& id, const rootfs::Command& command) {
+  auto argv = command.to_argv();
+  if (argv.empty()) return;
+  ProcessSpec spec;
+  spec.cmd = argv[0];
+  spec.args.assign(argv.begin() + 1, argv.end());
+  spec.user = "";  // the agent's default: the template's user
+  auto holder = std::make_shared<std::shared_ptr<ProcessCall>>();
+  ProcessCallbacks cb;
+  cb.on_start = [id](uint32_t pid) { log::info(kLog, "sandbox {}: start command running (pid {})", id, pid); };
+  cb.on_end = [id](const ProcessEnd& e) { log::info(kLog, "sandbox {}: start command ended ({})", id, e.status); };
+  cb.on_done = [id, holder](Result<void> r) {
+    if (!r) log::warning(kLog, "sandbox {}: start command: {}", id, r.error().message());
+    holder->reset();  // breaks the cycle: the call is done
+  };
+  *holder = agent.start(spec, std::move(cb));
+}
+
+}  // namespace
+
 Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& req) {
   std::string template_name = req.template_name.empty() ? config_.default_template : req.template_name;
-  int64_t ttl = req.ttl_seconds.value_or(config_.default_ttl_seconds);
-  int64_t cpus = req.cpus.value_or(config_.default_cpus);
-  int64_t memory_mib = req.memory_mib.value_or(config_.default_memory_mib);
+  // The template's defaults (build.json; none for a seeded template) under the request's fields.
+  rootfs::TemplateDefaults tdefaults;
+  if (rootfs::is_valid_template_name(template_name))
+    if (auto x = read_template_extras(config_.templates_dir() + "/" + template_name)) tdefaults = std::move(x->defaults);
+  int64_t ttl = req.ttl_seconds.value_or(tdefaults.ttl_seconds.value_or(config_.default_ttl_seconds));
+  int64_t cpus = req.cpus.value_or(tdefaults.cpus.value_or(config_.default_cpus));
+  int64_t memory_mib = req.memory_mib.value_or(tdefaults.memory_mib.value_or(config_.default_memory_mib));
   if (!req.name.empty() && !valid_name(req.name))
     return fail(Errc::invalid_argument, fmt::format("invalid name '{}': use up to 63 of A-Z a-z 0-9 . _ -", req.name));
   if (ttl < 1 || ttl > kMaxTtlSeconds) return fail(Errc::invalid_argument, "ttl_seconds must be between 1 and 604800");
@@ -231,7 +260,8 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
   r.isolation = *isolation;
   r.cpus = static_cast<int>(cpus);
   r.memory_mib = static_cast<int>(memory_mib);
-  r.env = req.env;
+  r.env = tdefaults.env;  // per key: the template's, then the request's
+  for (const auto& [k, val] : req.env) r.env[k] = val;
   r.owner = req.owner;
   r.metadata = req.metadata;
   r.on_timeout = req.on_timeout;
@@ -272,12 +302,18 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
   auto init = [this, id, done, failed]() {
     Live* l = find_live(id);
     const SandboxRecord& rec = l->record;
+    // A template's user and workdir become the exec defaults; its start command runs now.
+    rootfs::TemplateDefaults tdefaults;
+    if (auto x = read_template_extras(config_.templates_dir() + "/" + rec.template_name)) tdefaults = std::move(x->defaults);
+    std::string user = tdefaults.user ? tdefaults.user->substr(0, tdefaults.user->find(':')) : "user";
+    std::string workdir = tdefaults.workdir.value_or(tdefaults.user ? "" : "/home/user");
     Json body = {{"envVars", rec.env},
-                 {"defaultUser", "user"},
-                 {"defaultWorkdir", "/home/user"},
+                 {"defaultUser", user},
+                 {"defaultWorkdir", workdir},
                  {"accessToken", rec.access_token},
                  {"trafficAccessToken", traffic_token_for(rec.access_token)}};  // Nexus's own field
-    l->agent->init(body, [this, id, done, failed](Result<void> res) {
+    std::optional<rootfs::Command> start_command = tdefaults.start_command;
+    l->agent->init(body, [this, id, done, failed, start_command](Result<void> res) {
       Live* l2 = find_live(id);
       if (!l2) return done(fail(Errc::conflict, fmt::format("sandbox '{}' was stopped while starting", id)));
       if (!res) return failed(l2->record, std::move(res.error()).wrap("initialising the sandbox agent"));
@@ -285,6 +321,7 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
       if (auto s = save(l2->record); !s) return failed(l2->record, s.error());
       log::info(kLog, "created sandbox {} ('{}', template '{}', {}, pid {})", id, l2->record.name,
                 l2->record.template_name, l2->record.isolation, l2->record.pid);
+      if (start_command) start_template_command(*l2->agent, id, *start_command);
       done(l2->record);
     });
   };

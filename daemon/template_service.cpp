@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "daemon/api_util.hpp"
+#include "daemon/template_build.hpp"
 #include "rootfs/seeded_templates.hpp"
 #include "rootfs/template_builder.hpp"
 #include "rootfs/template_store.hpp"
@@ -14,6 +15,7 @@
 namespace nexus::daemon {
 namespace {
 constexpr const char* kLog = "daemon.template";
+constexpr size_t kMaxBuildBody = (kMaxContextBytes / 3 + 1) * 4 + 2 * 1024 * 1024;
 }
 
 struct TemplateService::BuildJob {
@@ -29,9 +31,12 @@ struct TemplateService::BuildJob {
 
 TemplateService::TemplateService(uv::Loop& loop, const DaemonConfig& config,
                                  std::function<size_t(const std::string&)> users)
-    : loop_(loop), config_(config), users_(std::move(users)) {}
+    : loop_(loop), config_(config), users_(std::move(users)) {
+  clean_build_leftovers(config_);
+}
 
 TemplateService::~TemplateService() {
+  stop_jobs();
   for (auto& [name, job] : builds_)
     if (job->worker.joinable()) job->worker.join();
 }
@@ -39,7 +44,10 @@ TemplateService::~TemplateService() {
 Json TemplateService::to_json(const std::string& name, const rootfs::TemplateInfo* built) const {
   const auto* def = rootfs::find_seeded_template(name);
   Json j = {{"name", name}, {"description", def ? def->description : built ? built->description : ""}};
-  if (auto b = builds_.find(name); b != builds_.end() && !b->second->completed) {
+  j["source"] = def ? "seeded" : "nexusfile";
+  auto running = running_.find(name);
+  if (running != running_.end()) j["build_id"] = running->second;
+  if (auto b = builds_.find(name); (b != builds_.end() && !b->second->completed) || running != running_.end()) {
     j["status"] = "building";
   } else if (built) {
     j["status"] = "ready";
@@ -48,6 +56,16 @@ Json TemplateService::to_json(const std::string& name, const rootfs::TemplateInf
   } else {
     j["status"] = "not_built";
   }
+  if (built) {
+    auto extras = read_template_extras(built->dir);
+    if (extras && !extras->base.empty()) {
+      j["base"] = extras->base;
+    } else {
+      j["base"] = Json{{"type", "debian"}, {"suite", built->base.suite}, {"packages", built->base.packages}};
+    }
+    j["defaults"] = extras ? rootfs::to_json(extras->defaults) : Json::object();
+    if (extras && !extras->build_id.empty()) j["last_build_id"] = extras->build_id;
+  }
   return j;
 }
 
@@ -55,14 +73,26 @@ Result<Json> TemplateService::describe(const std::string& name) {
   auto info = rootfs::read_template(config_.templates_dir(), name);
   if (info) return to_json(name, &*info);
   if (!info.error().is(Errc::not_found)) return fail(info.error());
-  if (!rootfs::find_seeded_template(name)) return fail(Errc::not_found, fmt::format("template '{}' not found", name));
+  if (!rootfs::find_seeded_template(name) && !running_.count(name))
+    return fail(Errc::not_found, fmt::format("template '{}' not found", name));
   return to_json(name, nullptr);
 }
 
 void TemplateService::handle(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex) {
   const auto& method = ex->request().method;
   if (parts.size() == 3) {
-    if (method != "GET") return reply_error(ex, 405, "method_not_allowed", "use GET");
+    if (method == "POST") {
+      // The context travels base64 in the JSON body: 4/3 of its bound, plus the Nexusfile.
+      return ex->read_body(kMaxBuildBody, [this, ex](Result<std::string> body) {
+        if (!body) return;  // the server answered 413, or the client went away
+        auto j = body->empty() ? Result<Json>(Json::object()) : parse_json(*body);
+        body->clear();
+        body->shrink_to_fit();
+        if (!j || !j->is_object()) return reply_error(ex, 400, "invalid_argument", "the body must be a JSON object");
+        create(std::move(*j), ex);
+      });
+    }
+    if (method != "GET") return reply_error(ex, 405, "method_not_allowed", "use GET or POST");
     // One read of the templates dir: seeded templates first, then any other built ones.
     std::map<std::string, rootfs::TemplateInfo> built;
     if (auto list = rootfs::list_templates(config_.templates_dir()))
@@ -78,7 +108,9 @@ void TemplateService::handle(const std::vector<std::string>& parts, std::shared_
   }
   const std::string& name = parts[3];
   if (parts.size() == 4) {
-    if (method != "GET") return reply_error(ex, 405, "method_not_allowed", "use GET");
+    if (method == "PATCH") return patch(name, std::move(ex));
+    if (method == "DELETE") return remove(name, std::move(ex));
+    if (method != "GET") return reply_error(ex, 405, "method_not_allowed", "use GET, PATCH or DELETE");
     auto d = describe(name);
     if (!d) return reply_error(ex, d.error());
     return reply_json(ex, 200, *d);
@@ -93,12 +125,8 @@ void TemplateService::handle(const std::vector<std::string>& parts, std::shared_
 void TemplateService::start_build(const std::string& name, std::shared_ptr<http::Exchange> ex) {
   const auto* def = rootfs::find_seeded_template(name);
   if (!def) return reply_error(ex, Error(Errc::not_found, fmt::format("template '{}' not found (buildable: the seeded templates)", name)));
-  if (!builds_.count(name)) {
-    if (size_t n = users_ ? users_(name) : 0; n > 0)
-      return reply_error(ex, Error(Errc::conflict,
-                                   fmt::format("template '{}' is in use by {} sandbox{}; stop {} before rebuilding it",
-                                               name, n, n == 1 ? "" : "es", n == 1 ? "it" : "them")));
-  }
+  if (!builds_.count(name))
+    if (auto busy = refuse_if_busy(name, "rebuilding"); !busy) return reply_error(ex, busy.error());
   http::Headers h;
   h.set("Content-Type", "application/x-ndjson");
   ex->start(200, std::move(h));
@@ -167,6 +195,72 @@ void TemplateService::pump(BuildJob& job) {
   job.watchers.clear();
   if (job.worker.joinable()) job.worker.join();
   builds_.erase(job.name);
+}
+
+Result<void> TemplateService::refuse_if_busy(const std::string& name, const char* doing) const {
+  if (running_.count(name) || builds_.count(name))
+    return fail(Errc::conflict, fmt::format("template '{}' is being built; wait for the build to end", name));
+  if (size_t n = users_ ? users_(name) : 0; n > 0)
+    return fail(Errc::conflict, fmt::format("template '{}' is in use by {} sandbox{}; stop {} before {} it", name, n,
+                                            n == 1 ? "" : "es", n == 1 ? "it" : "them", doing));
+  return {};
+}
+
+void TemplateService::patch(const std::string& name, std::shared_ptr<http::Exchange> ex) {
+  read_json_body(ex, [this, name, ex](Json body) {
+    auto info = rootfs::read_template(config_.templates_dir(), name);
+    if (!info) return reply_error(ex, info.error());
+    auto it = body.find("defaults");
+    if (it == body.end() || !it->is_object())
+      return reply_error(ex, Error(Errc::invalid_argument, "field 'defaults' (an object) is required"));
+    // Fields given replace the stored ones; null clears a field; env merges per key and a
+    // null value removes the key.
+    Json patch = *it;
+    std::vector<std::string> cleared, unset_env;
+    for (auto f = patch.begin(); f != patch.end();) {
+      if (f->is_null()) {
+        cleared.push_back(f.key());
+        f = patch.erase(f);
+      } else {
+        ++f;
+      }
+    }
+    if (auto e = patch.find("env"); e != patch.end() && e->is_object())
+      for (auto v = e->begin(); v != e->end();) {
+        if (v->is_null()) {
+          unset_env.push_back(v.key());
+          v = e->erase(v);
+        } else {
+          ++v;
+        }
+      }
+    auto parsed = rootfs::template_defaults_from_json(patch);
+    if (!parsed) return reply_error(ex, parsed.error());
+    auto extras = read_template_extras(info->dir);
+    if (!extras) return reply_error(ex, extras.error());
+    Json merged = rootfs::to_json(extras->defaults);
+    for (const auto& k : cleared) merged.erase(k);
+    Json env = merged.value("env", Json::object());
+    for (const auto& k : unset_env) env.erase(k);
+    for (auto& [k, v] : patch.items())
+      if (k != "env") merged[k] = v;
+    for (auto& [k, v] : patch.value("env", Json::object()).items()) env[k] = v;
+    merged["env"] = env;
+    auto next = rootfs::template_defaults_from_json(merged);
+    if (!next) return reply_error(ex, next.error());
+    if (auto v = rootfs::validate(*next); !v) return reply_error(ex, v.error());
+    extras->defaults = std::move(*next);
+    if (auto w = write_template_extras(info->dir, *extras); !w) return reply_error(ex, w.error());
+    log::info(kLog, "template '{}': defaults updated", name);
+    reply_json(ex, 200, to_json(name, &*info));
+  });
+}
+
+void TemplateService::remove(const std::string& name, std::shared_ptr<http::Exchange> ex) {
+  if (auto busy = refuse_if_busy(name, "removing"); !busy) return reply_error(ex, busy.error());
+  if (auto r = rootfs::remove_template(config_.templates_dir(), name); !r) return reply_error(ex, r.error());
+  log::info(kLog, "removed template '{}'", name);
+  reply_json(ex, 200, Json{{"removed", name}});
 }
 
 }  // namespace nexus::daemon
