@@ -13,7 +13,8 @@ Starts, all on 127.0.0.1 ports of their own:
     every blob, busy/ answers 503 then 429 before each path works, down/ always answers 503,
     basic/ wants HTTP Basic credentials; anything else passes through. GET /_stats lists
     every request the proxy saw.
-Then pushes the test images with the distribution API (POST uploads, PUT ?digest=, PUT
+Then pushes the test images (and tools/shell:v1, busybox with sh and a user, for builds and
+sandboxes, when the host has a busybox) with the distribution API (POST uploads, PUT ?digest=, PUT
 manifest), prints one JSON line describing all of it, and runs until stdin closes.
 """
 import base64
@@ -26,6 +27,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -304,6 +306,29 @@ def layer(name, content):
     return gzip.compress(raw.getvalue(), mtime=0), sha256(raw.getvalue())
 
 
+def shell_layer():
+    """busybox with a few applets, users root and user (1000) and their homes: an image that
+    can run RUN steps and sandboxes (the host's static busybox, when there is one)."""
+    busybox = shutil.which("busybox")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as t:
+        def add(name, kind=tarfile.REGTYPE, data=b"", mode=0o644, link="", uid=0):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.linkname, info.uid, info.gid, info.mtime = kind, mode, link, uid, uid, 0
+            info.size = len(data) if kind == tarfile.REGTYPE else 0
+            t.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+        for d in ("bin", "etc", "root", "tmp", "home"):
+            add(d, tarfile.DIRTYPE, mode=0o1777 if d == "tmp" else 0o755)
+        add("home/user", tarfile.DIRTYPE, mode=0o755, uid=1000)
+        with open(busybox, "rb") as f:
+            add("bin/busybox", data=f.read(), mode=0o755)
+        for applet in ("sh", "sleep", "echo", "cat", "ls", "id", "env", "pwd", "true", "false", "mkdir", "touch"):
+            add("bin/" + applet, tarfile.SYMTYPE, link="busybox", mode=0o777)
+        add("etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n")
+        add("etc/group", data=b"root:x:0:\nuser:x:1000:\n")
+    return gzip.compress(raw.getvalue(), mtime=0), sha256(raw.getvalue())
+
+
 def push_image(pusher, repo, tag, files, arch="amd64", docker=False):
     """Push an image whose layers each hold one file; returns what the test checks."""
     layers, diff_ids = [], []
@@ -324,6 +349,21 @@ def push_image(pusher, repo, tag, files, arch="amd64", docker=False):
     digest = pusher.manifest(repo, tag, manifest, mtype)
     return {"manifest": digest, "manifest_size": len(manifest), "config": c["digest"],
             "layers": [l["digest"] for l in layers], "sizes": [l["size"] for l in layers]}
+
+
+def push_shell_image(pusher, repo, tag):
+    blob, diff_id = shell_layer()
+    d = pusher.blob(repo, blob)
+    d["mediaType"] = OCI_LAYER_GZIP
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"], "WorkingDir": "/"},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    c = pusher.blob(repo, config)
+    c["mediaType"] = OCI_CONFIG
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": c, "layers": [d]}).encode()
+    digest = pusher.manifest(repo, tag, manifest, OCI_MANIFEST)
+    return {"manifest": digest, "manifest_size": len(manifest), "config": c["digest"],
+            "layers": [d["digest"]], "sizes": [d["size"]]}
 
 
 def push_index(pusher, repo, tag):
@@ -374,6 +414,8 @@ def main():
     for repo in ("tamper/img", "busy/img", "down/img", "basic/img"):
         images[repo + ":v1"] = push_image(p, repo, "v1", small)
     images["private/img:v1"] = push_image(Pusher(auth_host), "private/img", "v1", small)
+    if shutil.which("busybox"):
+        images["tools/shell:v1"] = push_shell_image(p, "tools/shell", "v1")
 
     print(json.dumps({"registry": open_host, "auth_registry": auth_host, "proxy": proxy_host,
                       "token_server": token_host, "username": USER, "password": PASSWORD,
