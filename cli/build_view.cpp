@@ -116,8 +116,9 @@ std::string BuildView::header(int64_t now) const {
   size_t done = static_cast<size_t>(std::count_if(steps_.begin(), steps_.end(),
                                                   [](const Step& s) { return s.state == "done"; }));
   std::string state = !outcome_ ? "building" : succeeded() ? "built" : "FAILED";
-  return fmt::format("nexus: template {}  {}  {}/{} steps  {}  [{}]", template_.empty() ? "?" : template_,
-                     build_id_, done, steps_.size(), duration(first_ms_ < 0 ? 0 : end - first_ms_), state);
+  // The state first: a narrow terminal cuts the end of the line.
+  return fmt::format("nexus: template {}  [{}]  {}/{} steps  {}  {}", template_.empty() ? "?" : template_, state,
+                     done, steps_.size(), duration(first_ms_ < 0 ? 0 : end - first_ms_), build_id_);
 }
 
 std::string BuildView::step_line(size_t i, int64_t now) const {
