@@ -10,35 +10,24 @@
 for tool in tmux docker-registry openssl python3 jq curl busybox; do
   command -v "$tool" >/dev/null || skip "needs $tool (tools/deps.sh lists its package)"
 done
-FIXTURE="$(cd "$(dirname "$0")/../oci" && pwd)/registry_fixture.py"
+. "$(dirname "$0")/registry.sh"
 mkdir -p "$NEXUS_TEST_ROOT"
 
 WORK=$(mktemp -d /var/tmp/nexus-build-watch.XXXXXX)
 ROOT="$WORK/root"
-mkdir -p "$WORK/registries" "$ROOT"
+mkdir -p "$ROOT"
 TMUX_SOCKET="nexus-build-watch-$$"
 tm() { tmux -L "$TMUX_SOCKET" "$@"; }
-mkfifo "$WORK/fixture.in"
-python3 "$FIXTURE" "$WORK/registries" <"$WORK/fixture.in" >"$WORK/fixture.out" 2>"$WORK/fixture.err" &
-FIXTURE_PID=$!
-exec 9>"$WORK/fixture.in"
 on_finish() {
   tm kill-server 2>/dev/null
-  exec 9>&-
-  wait "$FIXTURE_PID" 2>/dev/null
+  stop_registry_fixture
   rm -rf "$WORK"
 }
 trap finish EXIT
-
-for _ in $(seq 1 600); do
-  [ -s "$WORK/fixture.out" ] && break
-  kill -0 "$FIXTURE_PID" 2>/dev/null || break
-  sleep 0.1
-done
-INFO=$(head -1 "$WORK/fixture.out")
-SHELL_IMAGE=$(echo "$INFO" | jq -r '.registry + "/tools/shell:v1"' 2>/dev/null)
-[ "$(echo "$INFO" | jq -r '.images["tools/shell:v1"] != null' 2>/dev/null)" = true ] ||
-  { fail "registry fixture did not start or has no tools/shell:v1: $INFO $(tail -5 "$WORK/fixture.err")"; exit 1; }
+start_registry_fixture || exit 1
+SHELL_IMAGE="$REG/tools/shell:v1"
+[ "$(echo "$INFO" | jq -r '.images["tools/shell:v1"] != null')" = true ] ||
+  { fail "the registry fixture has no tools/shell:v1 (no busybox?)"; exit 1; }
 start_daemon || exit 1
 
 # start_build NAME NEXUSFILE -> prints the build id

@@ -8,34 +8,18 @@
 for tool in docker-registry openssl python3 jq curl; do
   command -v "$tool" >/dev/null || skip "needs $tool (apt-get install docker-registry openssl python3 jq curl)"
 done
-FIXTURE="$(cd "$(dirname "$0")/../oci" && pwd)/registry_fixture.py"
+. "$(dirname "$0")/registry.sh"
 mkdir -p "$NEXUS_TEST_ROOT" && : >"$DAEMON_LOG"  # this run's log only (the checks grep it)
 
 WORK=$(mktemp -d /var/tmp/nexus-images.XXXXXX)
 ROOT="$WORK/root"  # a state root of its own: gc must see only this test's images
-mkdir -p "$WORK/registries" "$ROOT"
-mkfifo "$WORK/fixture.in"
-python3 "$FIXTURE" "$WORK/registries" <"$WORK/fixture.in" >"$WORK/fixture.out" 2>"$WORK/fixture.err" &
-FIXTURE_PID=$!
-exec 9>"$WORK/fixture.in"  # the fixture runs until its stdin closes
+mkdir -p "$ROOT"
 on_finish() {
-  exec 9>&-
-  wait "$FIXTURE_PID" 2>/dev/null
+  stop_registry_fixture
   rm -rf "$WORK"
 }
 trap finish EXIT
-
-for _ in $(seq 1 600); do
-  [ -s "$WORK/fixture.out" ] && break
-  kill -0 "$FIXTURE_PID" 2>/dev/null || break
-  sleep 0.1
-done
-INFO=$(head -1 "$WORK/fixture.out")
-if [ -z "$INFO" ] || [ "$(echo "$INFO" | jq -r 'has("error")')" != false ]; then
-  fail "registry fixture did not start: $INFO $(tail -5 "$WORK/fixture.err")"
-  exit 1
-fi
-REG=$(echo "$INFO" | jq -r .registry)
+start_registry_fixture || exit 1
 AUTH=$(echo "$INFO" | jq -r .auth_registry)
 PROXY=$(echo "$INFO" | jq -r .proxy)
 img() { echo "$INFO" | jq -r ".images[\"$1\"]$2"; }
