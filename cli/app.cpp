@@ -22,7 +22,9 @@ int run_command(const Command& cmd, const Console& console) {
   try {
     switch (cmd.id) {
       case CommandId::template_list:
-      case CommandId::template_build: return run_template_command(cmd, api, console);
+      case CommandId::template_build:
+      case CommandId::template_show:
+      case CommandId::template_rm: return run_template_command(cmd, api, console);
       case CommandId::template_build_watch:
       case CommandId::template_watch: return run_build_watch(cmd, api, console);
       case CommandId::image_pull:

@@ -6,6 +6,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/template_context.hpp"
+#include "common/strings.hpp"
 
 namespace nexus::cli {
 
@@ -115,10 +117,124 @@ int build(const Command& cmd, const ApiClient& api, const Console& console) {
   return exit_ok;
 }
 
+/// `template build NAME -f FILE`: POST /v1/templates, then follow GET /v1/builds/{id}/events.
+int build_from_file(const Command& cmd, const ApiClient& api, const Console& console) {
+  ApiRequest req = cmd.request;
+  if (!cmd.context_dir.empty()) {
+    auto tar = pack_context(cmd.context_dir);
+    if (!tar) {
+      console.err(fmt::format("nexus: packing the build context: {}\n", tar.error().message()));
+      return exit_failed;
+    }
+    (*req.body)["context"] = base64_encode(*tar);
+  }
+  auto started = api.call(req);
+  if (!started) return report_failure(console, started.error(), cmd.socket, false);
+  std::string id = field_text(*started, "build_id");
+  if (cmd.detach || cmd.quiet) {
+    if (cmd.detach) console.out(cmd.json ? json_line(*started) : id + "\n");
+    if (cmd.detach) return exit_ok;
+  } else if (!cmd.json) {
+    console.out(fmt::format("Build {}: template {}\n", id, cmd.subject));
+  }
+  std::vector<std::string> steps;
+  std::optional<Json> built;
+  std::optional<std::string> error;
+  auto streamed = api.stream({"GET", "/v1/builds/" + encode_path_segment(id) + "/events", std::nullopt}, [&](const Json& ev) {
+    if (cmd.json) {
+      console.out(json_line(ev));
+      return;
+    }
+    std::string type = ev.value("type", "");
+    if (type == "build") {
+      for (const Json& s : ev.value("steps", Json::array())) steps.push_back(s.value("text", std::string()));
+    } else if (type == "step") {
+      size_t i = ev.value("index", size_t{0});
+      std::string state = ev.value("state", "");
+      std::string text = i >= 1 && i <= steps.size() ? steps[i - 1] : "";
+      if (cmd.quiet) return;
+      if (state == "running") console.out(fmt::format("[{}/{}] {}\n", i, steps.size(), text));
+      else if (state == "failed")
+        console.out(fmt::format("[{}/{}] failed after {:.1f} s\n", i, steps.size(), ev.value("elapsed_ms", 0) / 1000.0));
+    } else if (type == "log") {
+      if (!cmd.quiet) console.out("      " + ev.value("line", std::string()) + "\n");
+    } else if (type == "done") {
+      built = ev.value("template", Json::object());
+    } else if (type == "error") {
+      error = ev.value("message", std::string("the build failed"));
+    }
+  });
+  if (!streamed) return report_failure(console, streamed.error(), cmd.socket, false);
+  if (cmd.json) {
+    // The events carry the outcome; the exit status says it too.
+    auto state = api.call({"GET", "/v1/builds/" + encode_path_segment(id), std::nullopt});
+    return state && field_text(*state, "state") == "done" ? exit_ok : exit_failed;
+  }
+  if (error) {
+    console.err(fmt::format("nexus: {}\n", *error));
+    return exit_failed;
+  }
+  if (!built) {
+    console.err("nexus: the build stream ended without a result\n");
+    return exit_failed;
+  }
+  if (!cmd.quiet) {
+    std::string size = format_size(built->value("size_bytes", Json()));
+    console.out(fmt::format("Built template: {} ({})\n", cmd.subject, size));
+  }
+  return exit_ok;
+}
+
+int show(const Command& cmd, const ApiClient& api, const Console& console) {
+  auto answer = api.call(cmd.request);
+  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
+  if (cmd.json) {
+    console.out(json_text(*answer));
+    return exit_ok;
+  }
+  const Json& t = *answer;
+  std::string out = fmt::format("Name:     {}\nStatus:   {}\n", field_text(t, "name"), field_text(t, "status"));
+  if (t.contains("build_id")) out += fmt::format("Build:    {} (nexus template watch {})\n", field_text(t, "build_id"), field_text(t, "name"));
+  if (auto b = t.find("base"); b != t.end() && b->is_object()) {
+    if (b->value("type", "") == "image")
+      out += fmt::format("Base:     {} ({})\n", b->value("reference", ""), b->value("manifest_digest", ""));
+    else
+      out += fmt::format("Base:     debian:{}\n", b->value("suite", ""));
+  }
+  if (t.contains("built_at")) out += fmt::format("Built:    {} ({})\n", field_text(t, "built_at"), format_size(t.value("size_bytes", Json())));
+  Json d = t.value("defaults", Json::object());
+  auto line = [&](const char* label, const char* key) {
+    if (d.contains(key)) out += fmt::format("{:<10}{}\n", label, d[key].is_string() ? d[key].get<std::string>() : dump_json(d[key]));
+  };
+  line("CPUs:", "cpus");
+  line("Memory:", "memory_mib");
+  line("TTL:", "ttl_seconds");
+  line("User:", "user");
+  line("Workdir:", "workdir");
+  line("Command:", "start_command");
+  line("Restart:", "restart");
+  if (d.contains("env") && d["env"].is_object() && !d["env"].empty()) {
+    out += "Env:\n";
+    for (auto& [k, v] : d["env"].items()) out += fmt::format("  {}={}\n", k, v.is_string() ? v.get<std::string>() : dump_json(v));
+  }
+  console.out(out);
+  return exit_ok;
+}
+
+int remove(const Command& cmd, const ApiClient& api, const Console& console) {
+  auto answer = api.call(cmd.request);
+  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
+  if (!cmd.quiet) console.out(fmt::format("Removed template: {}\n", cmd.subject));
+  return exit_ok;
+}
+
 }  // namespace
 
 int run_template_command(const Command& cmd, const ApiClient& api, const Console& console) {
-  if (cmd.id == CommandId::template_build) return build(cmd, api, console);
+  if (cmd.id == CommandId::template_build)
+    return cmd.request.target == "/v1/templates" ? build_from_file(cmd, api, console) : build(cmd, api, console);
+  if (cmd.id == CommandId::template_show) return show(cmd, api, console);
+  if (cmd.id == CommandId::template_rm) return remove(cmd, api, console);
   return list(cmd, api, console);
 }
 

@@ -105,12 +105,32 @@ const std::vector<CommandSpec>& table() {
                            "Print only the template names", false, ArgCheck::none, {}}}},
 
       {CommandId::template_build, "template", "build", "Build a template",
-       "Streams the build log to stderr; --json prints the build events as JSON lines.",
+       "Without -f: rebuilds a seeded template (ai-agent-default). With -f: builds NAME from a\n"
+       "Nexusfile (FROM, RUN, COPY, ENV, WORKDIR, USER, CMD); COPY sources come from the context\n"
+       "directory, packed as a tar (at most 256 MiB; .nexusignore lines are left out). Prints the\n"
+       "build ID, then a line per step ([3/7] RUN ...) with the log indented; --json prints the\n"
+       "build events as JSON lines; --detach prints only the build ID (nexus template watch NAME).\n"
+       "--cpus/--memory/--ttl/--env set the defaults sandboxes of the template inherit.\n"
+       "Example: nexus template build py -f Nexusfile --memory 1024",
        {positional("NAME", "name", "Template name"),
+        text_option("-f,--file", "file", "PATH", "The Nexusfile to build from"),
+        text_option("--context", "context", "DIR", "Build context for COPY (default: the Nexusfile's directory)"),
+        int_option("--cpus", "cpus", "N", "Default vCPUs of its sandboxes (1-64)"),
+        int_option("--memory", "memory", "MiB", "Default memory of its sandboxes in MiB (64-65536)"),
+        int_option("--ttl", "ttl", "MINUTES", "Default idle timeout of its sandboxes"),
+        env_option("Default environment variable of its sandboxes (repeatable; over the file's ENV)"),
+        ArgSpec{"--detach", "detach", ArgKind::flag, {}, "Print the build ID and return", false, ArgCheck::none, {}},
         ArgSpec{"--json", "json", ArgKind::flag, {}, "Print the build events as JSON lines",
                 false, ArgCheck::none, {}},
         ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Do not show the build log", false,
                 ArgCheck::none, {}}}},
+
+      {CommandId::template_show, "template", "show", "Show a template: base, defaults, status", {},
+       {positional("NAME", "id", "Template name"), json_flag}},
+
+      {CommandId::template_rm, "template", "rm", "Remove a built template",
+       "Refused while sandboxes use it or it is being built.",
+       {positional("NAME", "id", "Template name")}},
 
       {CommandId::template_build_watch, "template", "build-watch", "Watch a running build live",
        "On a terminal: a full-screen view of the build (steps with their state, layer downloads\n"

@@ -22,6 +22,8 @@ enum class CommandId {
   template_build,
   template_build_watch,
   template_watch,
+  template_show,
+  template_rm,
   image_pull,
   image_list,
   image_inspect,

@@ -112,6 +112,28 @@ void build_create(const Invocation& inv, Command& cmd) {
   cmd.request = {"POST", "/v1/sandboxes", std::move(body)};
 }
 
+Result<void> build_template_from_file(const Invocation& inv, const CommandEnv& env, Command& cmd) {
+  std::string path = inv.get("file");
+  auto text = path == "-" ? env.read_stdin() : env.read_file(path);
+  if (!text) return fail(std::move(text).error());
+  Json defaults = Json::object();
+  if (inv.has("cpus")) defaults["cpus"] = int_value(inv, "cpus");
+  if (inv.has("memory")) defaults["memory_mib"] = int_value(inv, "memory");
+  if (inv.has("ttl")) defaults["ttl_seconds"] = static_cast<long long>(int_value(inv, "ttl")) * 60;
+  if (inv.has("env")) defaults["env"] = env_object(inv.list("env"));
+  Json body = {{"name", cmd.subject}, {"nexusfile", std::move(*text)}};
+  if (!defaults.empty()) body["defaults"] = defaults;
+  cmd.request = {"POST", "/v1/templates", std::move(body)};
+  if (inv.has("context")) {
+    cmd.context_dir = inv.get("context");
+  } else if (path != "-") {
+    auto slash = path.rfind('/');
+    cmd.context_dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  }
+  cmd.detach = inv.has("detach");
+  return {};
+}
+
 }  // namespace
 
 Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
@@ -149,8 +171,20 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
       break;
     case CommandId::template_list: cmd.request = {"GET", "/v1/templates", std::nullopt}; break;
     case CommandId::template_build:
+      if (inv.has("file")) {
+        NEXUS_TRY(build_template_from_file(inv, env, cmd));
+        break;
+      }
+      for (const char* opt : {"context", "cpus", "memory", "ttl", "env", "detach"})
+        if (inv.has(opt)) return fail(Errc::invalid_argument, fmt::format("--{} needs -f NEXUSFILE", opt));
       cmd.request = {"POST", "/v1/templates/" + encode_path_segment(cmd.subject) + "/build",
                      Json::object()};
+      break;
+    case CommandId::template_show:
+      cmd.request = {"GET", "/v1/templates/" + encode_path_segment(cmd.subject), std::nullopt};
+      break;
+    case CommandId::template_rm:
+      cmd.request = {"DELETE", "/v1/templates/" + encode_path_segment(cmd.subject), std::nullopt};
       break;
     case CommandId::template_build_watch:
     case CommandId::template_watch: break;  // cli/build_watch.cpp makes its own requests

@@ -38,6 +38,8 @@ struct Command {
   std::string subject;      ///< the sandbox ID or template name the command is about
   ApiRequest request;
   int timeout_seconds = 0;  ///< run/exec: --timeout, 0 if none
+  std::string context_dir;  ///< template build -f: the build context to pack
+  bool detach = false;      ///< template build --detach: print the build id, do not follow
 };
 
 /// Build the Command for an Invocation. Errors are usage errors (Errc::invalid_argument):

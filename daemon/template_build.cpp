@@ -325,6 +325,14 @@ Result<BaseImage> build_base_image(const BuildPlan& plan, const std::string& roo
   auto cp = rootfs::run_command({"cp", "-a", "--reflink=auto", "--", img.rootfs + "/.", rootfs_dir + "/"},
                                 [&](std::string_view line) { emit(log_event(1, line)); });
   if (!cp) return fail(std::move(cp).error().wrap("copying the image tree"));
+  // A layer without a "./" entry leaves the tree's root as the unpacker made it (host root):
+  // give it to the sandbox's root, as an image root always is.
+  struct stat st {};
+  if (::stat(rootfs_dir.c_str(), &st) != 0) return fail_errno(fmt::format("inspecting {}", rootfs_dir));
+  const auto& c = plan.config;
+  if (st.st_uid < c.uid_base || st.st_uid >= c.uid_base + c.uid_count || st.st_gid < c.uid_base ||
+      st.st_gid >= c.uid_base + c.uid_count)
+    if (::chown(rootfs_dir.c_str(), c.uid_base, c.uid_base) != 0) return fail_errno(fmt::format("chown {}", rootfs_dir));
   return img;
 }
 

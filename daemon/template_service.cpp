@@ -244,7 +244,8 @@ void TemplateService::patch(const std::string& name, std::shared_ptr<http::Excha
     for (const auto& k : unset_env) env.erase(k);
     for (auto& [k, v] : patch.items())
       if (k != "env") merged[k] = v;
-    for (auto& [k, v] : patch.value("env", Json::object()).items()) env[k] = v;
+    Json patch_env = patch.value("env", Json::object());  // a named copy: items() refers to it
+    for (auto& [k, v] : patch_env.items()) env[k] = v;
     merged["env"] = env;
     auto next = rootfs::template_defaults_from_json(merged);
     if (!next) return reply_error(ex, next.error());
