@@ -18,22 +18,6 @@
 namespace nexus::daemon {
 namespace {
 
-/// Bind a listening Unix socket for the sandbox agent. nexusd owns the path; the agent
-/// inherits the listening fd, so it never needs to see a host path.
-Result<UniqueFd> listen_agent_socket(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return fail(Errc::invalid_argument, fmt::format("socket path '{}' too long", path));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fail_errno("socket");
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  (void)::unlink(path.c_str());  // a stale socket from an earlier life of this id
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return fail_errno(fmt::format("binding '{}'", path));
-  if (::chmod(path.c_str(), 0600) != 0) return fail_errno(fmt::format("chmod '{}'", path));
-  if (::listen(fd.get(), 128) != 0) return fail_errno(fmt::format("listening on '{}'", path));
-  return fd;
-}
 
 jail::Handle handle_of(const SandboxRecord& r) {
   jail::Handle h{};
@@ -47,7 +31,7 @@ jail::Handle handle_of(const SandboxRecord& r) {
 void JailBackend::start(const SandboxRecord& r, const rootfs::TemplateInfo& tpl,
                         std::function<void(pid_t, uint64_t)> spawned, std::function<void(Result<void>)> done) {
   if (auto res = mkdir_p(config_.agent_socket_dir(r.id), 0700); !res) return done(fail(res.error()));
-  auto listen_fd = listen_agent_socket(config_.agent_socket(r.id));
+  auto listen_fd = listen_agent_socket(config_.agent_socket(r.id), 128);
   if (!listen_fd) return done(fail(listen_fd.error()));
 
   jail::Spec spec;

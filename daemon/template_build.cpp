@@ -28,6 +28,7 @@
 #include "rootfs/fs_util.hpp"
 #include "rootfs/layer/apply.hpp"
 #include "rootfs/subprocess.hpp"
+#include "daemon/fs_helpers.hpp"
 
 namespace nexus::daemon {
 namespace {
@@ -75,19 +76,6 @@ class LineSplitter {
   std::string buf_;
 };
 
-Result<UniqueFd> listen_socket(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return fail(Errc::invalid_argument, fmt::format("socket path '{}' too long", path));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fail_errno("socket");
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  (void)::unlink(path.c_str());  // a stale socket of an interrupted build
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return fail_errno(fmt::format("binding '{}'", path));
-  if (::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), 16) != 0) return fail_errno(fmt::format("listening on '{}'", path));
-  return fd;
-}
-
 std::string builds_dir(const DaemonConfig& c) { return c.root_dir + "/builds"; }
 
 /// The jail over the tree being built. Consecutive RUN steps share one; stop() kills it and
@@ -105,7 +93,7 @@ class BuildSandbox {
     std::string sock_dir = fmt::format("{}/builds/{}", c.run_dir, plan_.build_id);
     NEXUS_TRY(rootfs::make_dirs(sock_dir, 0700));
     NEXUS_TRY(rootfs::make_dirs(builds_dir(c), 0700));
-    auto listen_fd = listen_socket(sock_dir + "/agent.sock");
+    auto listen_fd = listen_agent_socket(sock_dir + "/agent.sock", 16);
     if (!listen_fd) return fail(std::move(listen_fd).error());
     (void)rootfs::remove_tree(dir_);
     NEXUS_TRY(rootfs::make_dirs(dir_, 0700));

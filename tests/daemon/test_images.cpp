@@ -9,20 +9,13 @@
 #include "common/uv.hpp"
 #include "daemon/image_service.hpp"
 #include "daemon/store.hpp"
+#include "tests/daemon/temp_dir.hpp"
 
 using namespace nexus;
 using namespace nexus::daemon;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/nexus-images-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 ImageRow row(const std::string& ref, char hex, int64_t at) {
   ImageRow r;

@@ -9,20 +9,13 @@
 #include <filesystem>
 
 #include "daemon/store.hpp"
+#include "tests/daemon/temp_dir.hpp"
 
 using namespace nexus;
 using namespace nexus::daemon;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/nexus-store-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 SandboxRecord sample(const std::string& id) {
   SandboxRecord r;
