@@ -9,6 +9,7 @@
 namespace nexus::cli {
 
 int run_cli(std::span<const std::string> args, const Console& console, const CommandEnv& env) {
+  if (auto rc = run_completion_command(args, console, env)) return *rc;
   CommandLine line = parse_command_line(args, env);
   if (!line.out.empty()) console.out(line.out);
   if (!line.err.empty()) console.err(line.err);

@@ -18,6 +18,24 @@ ArgSpec positional(std::string_view name, std::string_view key, std::string_view
   return ArgSpec{name, key, ArgKind::value, {}, help, required, ArgCheck::none, {}};
 }
 
+/// `spec`, whose values a shell completes with `values`.
+ArgSpec completing(ArgSpec spec, ArgValues values) {
+  spec.values = values;
+  return spec;
+}
+
+ArgSpec sandbox_id_arg() {
+  return completing(positional("ID", "id", "Sandbox ID"), ArgValues::sandbox_id);
+}
+
+ArgSpec template_name_arg() {
+  return completing(positional("NAME", "id", "Template name"), ArgValues::template_name);
+}
+
+ArgSpec image_ref_arg() {
+  return completing(positional("REF", "id", "Image reference or digest"), ArgValues::image_ref);
+}
+
 ArgSpec env_option(std::string_view help) {
   return ArgSpec{"-e,--env", "env", ArgKind::list, "K=V", help, false, ArgCheck::key_value, {}};
 }
@@ -41,8 +59,9 @@ const std::vector<CommandSpec>& table() {
                    false),
         int_option("--ttl", "ttl", "MINUTES",
                    "Stop the sandbox after this many idle minutes (default 10)"),
-        text_option("-t,--template", "template", "NAME",
-                    "Template to start from (default ai-agent-default)"),
+        completing(text_option("-t,--template", "template", "NAME",
+                               "Template to start from (default ai-agent-default)"),
+                   ArgValues::template_name),
         int_option("--cpus", "cpus", "N", "Number of vCPUs (1-64, default 1)"),
         int_option("--memory", "memory", "MiB", "Memory in MiB (64-65536, default 512)"),
         env_option("Environment variable for everything run in the sandbox (repeatable)"),
@@ -55,11 +74,11 @@ const std::vector<CommandSpec>& table() {
        "Prints the program's stdout and stderr and exits with its exit status.\n"
        "Example: nexus sandbox run sb_abc -c 'print(2 + 2)'\n"
        "         echo 'console.log(1)' | nexus sandbox run sb_abc -l javascript -c -",
-       {positional("ID", "id", "Sandbox ID"),
+       {sandbox_id_arg(),
         ArgSpec{"-c,--code", "code", ArgKind::value, "CODE",
                 "The code to run; '-' reads it from stdin", false, ArgCheck::none, "file"},
         ArgSpec{"-f,--file", "file", ArgKind::value, "FILE", "Read the code from FILE", false,
-                ArgCheck::none, "code"},
+                ArgCheck::none, "code", ArgValues::file},
         ArgSpec{"-l,--language", "language", ArgKind::value, "LANG",
                 "python, javascript or bash (default: from the file's extension, else python)",
                 false, ArgCheck::language, {}},
@@ -71,7 +90,7 @@ const std::vector<CommandSpec>& table() {
        "Streams the command's output as it is produced and exits with its exit status\n"
        "(128+N when it was killed by signal N).\n"
        "Example: nexus sandbox exec sb_abc --cwd /tmp -- ls -la",
-       {positional("ID", "id", "Sandbox ID"),
+       {sandbox_id_arg(),
         ArgSpec{"CMD", "cmd", ArgKind::list, {}, "The command and its arguments, after --",
                 true, ArgCheck::none, {}},
         env_option("Environment variable for the command (repeatable)"),
@@ -82,13 +101,13 @@ const std::vector<CommandSpec>& table() {
 
       {CommandId::sandbox_pause, "sandbox", "pause", "Pause a sandbox",
        "A paused sandbox keeps its state and holds no CPU.",
-       {positional("ID", "id", "Sandbox ID"), json_flag, quiet_flag}},
+       {sandbox_id_arg(), json_flag, quiet_flag}},
 
       {CommandId::sandbox_resume, "sandbox", "resume", "Resume a paused sandbox", {},
-       {positional("ID", "id", "Sandbox ID"), json_flag, quiet_flag}},
+       {sandbox_id_arg(), json_flag, quiet_flag}},
 
       {CommandId::sandbox_stop, "sandbox", "stop", "Stop a sandbox and discard it", {},
-       {positional("ID", "id", "Sandbox ID"), json_flag, quiet_flag}},
+       {sandbox_id_arg(), json_flag, quiet_flag}},
 
       {CommandId::sandbox_list, "sandbox", "list", "List sandboxes", {},
        {ArgSpec{"-a,--all", "all", ArgKind::flag, {}, "Include stopped sandboxes", false,
@@ -98,7 +117,7 @@ const std::vector<CommandSpec>& table() {
                 ArgCheck::none, {}}}},
 
       {CommandId::sandbox_status, "sandbox", "status", "Show a sandbox's state", {},
-       {positional("ID", "id", "Sandbox ID"), json_flag}},
+       {sandbox_id_arg(), json_flag}},
 
       {CommandId::template_list, "template", "list", "List templates", {},
        {json_flag, ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {},
@@ -112,9 +131,12 @@ const std::vector<CommandSpec>& table() {
        "build events as JSON lines; --detach prints only the build ID (nexus template watch NAME).\n"
        "--cpus/--memory/--ttl/--env set the defaults sandboxes of the template inherit.\n"
        "Example: nexus template build py -f Nexusfile --memory 1024",
-       {positional("NAME", "name", "Template name"),
-        text_option("-f,--file", "file", "PATH", "The Nexusfile to build from"),
-        text_option("--context", "context", "DIR", "Build context for COPY (default: the Nexusfile's directory)"),
+       {completing(positional("NAME", "name", "Template name"), ArgValues::template_name),
+        completing(text_option("-f,--file", "file", "PATH", "The Nexusfile to build from"),
+                   ArgValues::file),
+        completing(text_option("--context", "context", "DIR",
+                               "Build context for COPY (default: the Nexusfile's directory)"),
+                   ArgValues::directory),
         int_option("--cpus", "cpus", "N", "Default vCPUs of its sandboxes (1-64)"),
         int_option("--memory", "memory", "MiB", "Default memory of its sandboxes in MiB (64-65536)"),
         int_option("--ttl", "ttl", "MINUTES", "Default idle timeout of its sandboxes"),
@@ -126,11 +148,11 @@ const std::vector<CommandSpec>& table() {
                 ArgCheck::none, {}}}},
 
       {CommandId::template_show, "template", "show", "Show a template: base, defaults, status", {},
-       {positional("NAME", "id", "Template name"), json_flag}},
+       {template_name_arg(), json_flag}},
 
       {CommandId::template_rm, "template", "rm", "Remove a built template",
        "Refused while sandboxes use it or it is being built.",
-       {positional("NAME", "id", "Template name")}},
+       {template_name_arg()}},
 
       {CommandId::template_build_watch, "template", "build-watch", "Watch a running build live",
        "On a terminal: a full-screen view of the build (steps with their state, layer downloads\n"
@@ -147,7 +169,7 @@ const std::vector<CommandSpec>& table() {
       {CommandId::template_watch, "template", "watch", "Watch the running build of a template",
        "As build-watch, for the build running for template NAME.\n"
        "Example: nexus template watch data-sci",
-       {positional("NAME", "id", "Template name"),
+       {template_name_arg(),
         ArgSpec{"--json", "json", ArgKind::flag, {}, "Print the build events as JSON lines", false,
                 ArgCheck::none, {}},
         ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {}, "Without a terminal, print nothing; only the exit status",
@@ -173,11 +195,11 @@ const std::vector<CommandSpec>& table() {
 
       {CommandId::image_inspect, "image", "inspect", "Show an image: manifest, config, layers",
        "REF is a reference or a manifest digest (or at least 12 of its hex digits).",
-       {positional("REF", "id", "Image reference or digest"), json_flag}},
+       {image_ref_arg(), json_flag}},
 
       {CommandId::image_rm, "image", "rm", "Remove an image and its unpacked tree",
        "Blobs no other image needs are deleted too. A digest removes every name of the image.",
-       {positional("REF", "id", "Image reference or digest"), json_flag, quiet_flag}},
+       {image_ref_arg(), json_flag, quiet_flag}},
 
       {CommandId::auth_key_create, "auth key", "create", "Create an API key for the E2B endpoint",
        "Prints the key once (nexusd keeps only its hash). The key's user owns the sandboxes\n"
@@ -230,7 +252,7 @@ const std::vector<GroupSpec> groups = {
 const std::vector<ArgSpec> globals = {
     ArgSpec{"--socket", "socket", ArgKind::value, "PATH",
             "nexusd's API socket (default $NEXUS_SOCKET, else /run/nexus/nexus.sock)", false,
-            ArgCheck::none, {}},
+            ArgCheck::none, {}, ArgValues::file},
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The table of `nexus` commands, arguments and flags: the one description that the parser,
-// the help text and (later) the man pages and shell completions are generated from.
+// the help text and the shell completions are generated from, and the man pages are checked
+// against (tests/cli/test_man_pages.cpp).
 #pragma once
 
 #include <span>
@@ -51,6 +52,17 @@ enum class ArgCheck {
   isolation,     ///< one of isolation_modes
 };
 
+/// What a shell completes as the argument's value (cli/completion.cpp). The words of
+/// ArgCheck::language and ArgCheck::isolation complete without it.
+enum class ArgValues {
+  none,           ///< free text
+  sandbox_id,     ///< IDs of nexusd's sandboxes (asked at completion time)
+  template_name,  ///< names of nexusd's templates
+  image_ref,      ///< references of nexusd's images
+  file,           ///< a path on this host
+  directory,      ///< a directory on this host
+};
+
 struct ArgSpec {
   std::string_view names;  ///< "-c,--code", "--ttl", or an upper-case positional name "ID"
   std::string_view key;    ///< where the parsed value is stored (Invocation::values)
@@ -60,6 +72,7 @@ struct ArgSpec {
   bool required = false;
   ArgCheck check = ArgCheck::none;
   std::string_view excludes;  ///< key of an argument that cannot be combined with this one
+  ArgValues values = ArgValues::none;
 
   bool positional() const { return !names.empty() && names.front() != '-'; }
 };

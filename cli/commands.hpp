@@ -3,6 +3,7 @@
 // Each returns the process exit status (cli/exit_codes.hpp).
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,6 +19,11 @@ int run_cli(std::span<const std::string> args, const Console& console, const Com
 
 /// Run one built command.
 int run_command(const Command& cmd, const Console& console);
+
+/// `nexus completion SHELL` and the hidden `nexus __complete KIND` (cli/cmd_completion.cpp),
+/// which are not in the command table; nullopt when `args` are another command.
+std::optional<int> run_completion_command(std::span<const std::string> args,
+                                          const Console& console, const CommandEnv& env);
 
 int run_sandbox_command(const Command& cmd, const ApiClient& api, const Console& console);
 int run_image_command(const Command& cmd, const ApiClient& api, const Console& console);
