@@ -37,6 +37,11 @@ struct DaemonConfig {
   uint32_t vmm_uid = 300000;
   uint32_t vmm_gid = 300000;
 
+  // Networking (DESIGN.md section 8; a future issue): read from nexusd.toml and validated, not
+  // acted on yet. Sandboxes have loopback only.
+  std::string network_pool = "10.88.0.0/16";  ///< IPv4 CIDR sandbox addresses come from
+  std::string egress_default = "allow";       ///< allow or deny: sandboxes' outbound traffic
+
   std::string templates_dir() const { return root_dir + "/templates"; }
   std::string sandboxes_dir() const { return root_dir + "/sandboxes"; }
   std::string sandbox_dir(const std::string& id) const { return sandboxes_dir() + "/" + id; }

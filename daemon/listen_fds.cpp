@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// systemd socket activation.
+// systemd socket activation and readiness notification.
 #include "daemon/listen_fds.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include <fmt/format.h>
@@ -47,6 +49,35 @@ Result<ActivatedSockets> take_activated_sockets() {
   }
   if (!result) return result;
   return out;
+}
+
+}  // namespace nexus::daemon
+
+namespace nexus::daemon {
+
+ServiceNotifier ServiceNotifier::from_environment() {
+  ServiceNotifier n;
+  if (const char* v = std::getenv("NOTIFY_SOCKET"); v && *v) n.address_ = v;
+  ::unsetenv("NOTIFY_SOCKET");
+  return n;
+}
+
+Result<void> ServiceNotifier::notify(std::string_view state) const {
+  if (address_.empty()) return {};
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (address_.size() >= sizeof(sa.sun_path) || (address_[0] != '/' && address_[0] != '@'))
+    return fail(Errc::invalid_argument, fmt::format("NOTIFY_SOCKET '{}' is not a socket path", address_));
+  std::memcpy(sa.sun_path, address_.data(), address_.size());
+  if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';  // abstract namespace
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno("creating the notification socket");
+  // SAFETY: sockaddr_un is a sockaddr for AF_UNIX; len covers the path (unterminated when
+  // abstract, as the protocol wants).
+  if (::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&sa), len) < 0)
+    return fail_errno(fmt::format("notifying the service manager on '{}'", address_));
+  return {};
 }
 
 }  // namespace nexus::daemon

