@@ -183,8 +183,12 @@ int run_build_watch(const Command& cmd, const ApiClient& api, const Console& con
     if (!id) return report_failure(console, id.error(), cmd.socket, false);
     build_id = *id;
   }
+  return follow_build(cmd, api, console, build_id);
+}
+
+int follow_build(const Command& cmd, const ApiClient& api, const Console& console, const std::string& build_id) {
   ApiRequest request{"GET", "/v1/builds/" + encode_path_segment(build_id) + "/events", std::nullopt};
-  if (console.out_is_tty && !cmd.json) return watch_live(api, request, console);
+  if (console.out_is_tty && !cmd.json && !cmd.quiet) return watch_live(api, request, console);
 
   BuildView view;
   auto streamed = api.stream(request, [&](const Json& ev) {

@@ -15,4 +15,9 @@ namespace nexus::cli {
 /// build succeeds, 1 when it fails, 130 when interrupted, as report_failure() otherwise.
 int run_build_watch(const Command& cmd, const ApiClient& api, const Console& console);
 
+/// Follow build `build_id` as run_build_watch does (live view on a terminal unless --json or
+/// --quiet; plain lines, none with --quiet; JSON lines with --json); `template build` uses it
+/// once it has started the build.
+int follow_build(const Command& cmd, const ApiClient& api, const Console& console, const std::string& build_id);
+
 }  // namespace nexus::cli

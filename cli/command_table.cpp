@@ -124,11 +124,13 @@ const std::vector<CommandSpec>& table() {
                            "Print only the template names", false, ArgCheck::none, {}}}},
 
       {CommandId::template_build, "template", "build", "Build a template",
-       "Without -f: rebuilds a seeded template (ai-agent-default). With -f: builds NAME from a\n"
+       "Without -f: builds a seeded template (ai-agent-default, python-data-science,\n"
+       "node-fullstack, browser-automation) from Debian's packages. With -f: builds NAME from a\n"
        "Nexusfile (FROM, RUN, COPY, ENV, WORKDIR, USER, CMD); COPY sources come from the context\n"
-       "directory, packed as a tar (at most 256 MiB; .nexusignore lines are left out). Prints the\n"
-       "build ID, then a line per step ([3/7] RUN ...) with the log indented; --json prints the\n"
-       "build events as JSON lines; --detach prints only the build ID (nexus template watch NAME).\n"
+       "directory, packed as a tar (at most 256 MiB; .nexusignore lines are left out). Then follows\n"
+       "the build as template build-watch does: a live view on a terminal, else a line per step\n"
+       "([3/7] running RUN ...) with the log indented; --json prints the build events as JSON\n"
+       "lines; --detach prints only the build ID (nexus template watch NAME).\n"
        "--cpus/--memory/--ttl/--env set the defaults sandboxes of the template inherit.\n"
        "Example: nexus template build py -f Nexusfile --memory 1024",
        {completing(positional("NAME", "name", "Template name"), ArgValues::template_name),

@@ -130,7 +130,6 @@ Result<void> build_template_from_file(const Invocation& inv, const CommandEnv& e
     auto slash = path.rfind('/');
     cmd.context_dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   }
-  cmd.detach = inv.has("detach");
   return {};
 }
 
@@ -147,6 +146,7 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
     cmd.socket = std::string(default_socket_path);
   cmd.json = inv.has("json");
   cmd.quiet = inv.has("quiet");
+  cmd.detach = inv.has("detach");
   cmd.subject = inv.id == CommandId::template_build ? inv.get("name") : inv.get("id");
 
   switch (inv.id) {
@@ -175,7 +175,7 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
         NEXUS_TRY(build_template_from_file(inv, env, cmd));
         break;
       }
-      for (const char* opt : {"context", "cpus", "memory", "ttl", "env", "detach"})
+      for (const char* opt : {"context", "cpus", "memory", "ttl", "env"})
         if (inv.has(opt)) return fail(Errc::invalid_argument, fmt::format("--{} needs -f NEXUSFILE", opt));
       cmd.request = {"POST", "/v1/templates/" + encode_path_segment(cmd.subject) + "/build",
                      Json::object()};

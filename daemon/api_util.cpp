@@ -15,6 +15,7 @@ int http_status_for(const Error& e) {
   if (e.is(Errc::timeout)) return 504;
   if (e.is(Errc::permission_denied)) return 403;
   if (e.is(Errc::unauthenticated)) return 401;
+  if (e.is(Errc::protocol)) return 502;  // a registry, agent or monitor answered wrongly
   return 500;
 }
 
@@ -30,6 +31,7 @@ std::string api_code_for(const Error& e) {
       case Errc::timeout: return "deadline_exceeded";
       case Errc::permission_denied: return "permission_denied";
       case Errc::unauthenticated: return "unauthenticated";
+      case Errc::protocol: return "bad_gateway";
       default: break;
     }
   }

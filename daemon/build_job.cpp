@@ -116,26 +116,34 @@ void TemplateService::create(Json body, std::shared_ptr<http::Exchange> ex) {
   if (auto busy = refuse_if_busy(*name, "rebuilding"); !busy) return reply_error(ex, busy.error());
   if (config_.agent_path.empty()) return reply_error(ex, Error(Errc::unavailable, "nexusd has no agent binary (--agent) for build sandboxes"));
 
+  plan->name = *name;
+  plan->file = std::move(*file);
+  plan->api_defaults = std::move(api_defaults);
+  plan->config = config_;
+  auto warnings = plan->file.warnings;
+  std::string from = plan->file.base.str();
+  std::string id = start_job(*name, steps, std::move(plan), warnings);
+  log::info(kLog, "build {}: template '{}' from a Nexusfile (FROM {})", id, *name, from);
+  reply_json(ex, 202, Json{{"build_id", id}, {"template", *name}});
+}
+
+std::string TemplateService::start_job(const std::string& name, const Json& steps, std::unique_ptr<BuildPlan> plan,
+                                       const std::vector<std::string>& warnings) {
   auto job = std::make_shared<Job>();
   job->id = "bld_" + random_base32(16);
-  job->name = *name;
+  job->name = name;
   job->started_at = format_rfc3339_ms(unix_now_ms());
   for (auto s : steps) {
     s["state"] = "pending";
     job->steps.push_back(s);
   }
   plan->build_id = job->id;
-  plan->name = *name;
-  plan->file = std::move(*file);
-  plan->api_defaults = std::move(api_defaults);
-  plan->config = config_;
-  record(*job, Json{{"type", "build"}, {"build_id", job->id}, {"template", *name}, {"steps", steps}});
-  for (const auto& w : plan->file.warnings) record(*job, Json{{"type", "log"}, {"step", 1}, {"line", "warning: " + w}});
+  record(*job, Json{{"type", "build"}, {"build_id", job->id}, {"template", name}, {"steps", steps}});
+  for (const auto& w : warnings) record(*job, Json{{"type", "log"}, {"step", 1}, {"line", "warning: " + w}});
   jobs_[job->id] = job;
-  running_[*name] = job->id;
-  log::info(kLog, "build {}: template '{}' from a Nexusfile (FROM {})", job->id, *name, plan->file.base.str());
-  reply_json(ex, 202, Json{{"build_id", job->id}, {"template", *name}});
+  running_[name] = job->id;
   launch(job, std::move(plan));
+  return job->id;
 }
 
 void TemplateService::launch(std::shared_ptr<Job> job, std::unique_ptr<BuildPlan> plan) {
@@ -149,7 +157,7 @@ void TemplateService::launch(std::shared_ptr<Job> job, std::unique_ptr<BuildPlan
       }
       raw->wake->send();
     };
-    auto r = run_build(*plan, raw->cancel, emit);
+    auto r = plan->seeded ? run_seeded_build(*plan, raw->cancel, emit) : run_build(*plan, raw->cancel, emit);
     {
       std::lock_guard lock(raw->mu);
       raw->result = std::move(r);

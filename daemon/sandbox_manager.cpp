@@ -176,30 +176,6 @@ void SandboxManager::sweep() {
   }
 }
 
-namespace {
-
-/// The template's start command, as its default user in its workdir. The stream stays open
-/// (its output is dropped) until the process ends or the sandbox goes.
-void start_template_command(AgentClient& agent, const std::string& id, const rootfs::Command& command) {
-  auto argv = command.to_argv();
-  if (argv.empty()) return;
-  ProcessSpec spec;
-  spec.cmd = argv[0];
-  spec.args.assign(argv.begin() + 1, argv.end());
-  spec.user = "";  // the agent's default: the template's user
-  auto holder = std::make_shared<std::shared_ptr<ProcessCall>>();
-  ProcessCallbacks cb;
-  cb.on_start = [id](uint32_t pid) { log::info(kLog, "sandbox {}: start command running (pid {})", id, pid); };
-  cb.on_end = [id](const ProcessEnd& e) { log::info(kLog, "sandbox {}: start command ended ({})", id, e.status); };
-  cb.on_done = [id, holder](Result<void> r) {
-    if (!r) log::warning(kLog, "sandbox {}: start command: {}", id, r.error().message());
-    holder->reset();  // breaks the cycle: the call is done
-  };
-  *holder = agent.start(spec, std::move(cb));
-}
-
-}  // namespace
-
 Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& req) {
   std::string template_name = req.template_name.empty() ? config_.default_template : req.template_name;
   // The template's defaults (build.json; none for a seeded template) under the request's fields.
@@ -313,7 +289,8 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
                  {"accessToken", rec.access_token},
                  {"trafficAccessToken", traffic_token_for(rec.access_token)}};  // Nexus's own field
     std::optional<rootfs::Command> start_command = tdefaults.start_command;
-    l->agent->init(body, [this, id, done, failed, start_command](Result<void> res) {
+    rootfs::Restart restart = tdefaults.restart.value_or(rootfs::Restart{});
+    l->agent->init(body, [this, id, done, failed, start_command, restart](Result<void> res) {
       Live* l2 = find_live(id);
       if (!l2) return done(fail(Errc::conflict, fmt::format("sandbox '{}' was stopped while starting", id)));
       if (!res) return failed(l2->record, std::move(res.error()).wrap("initialising the sandbox agent"));
@@ -321,7 +298,13 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
       if (auto s = save(l2->record); !s) return failed(l2->record, s.error());
       log::info(kLog, "created sandbox {} ('{}', template '{}', {}, pid {})", id, l2->record.name,
                 l2->record.template_name, l2->record.isolation, l2->record.pid);
-      if (start_command) start_template_command(*l2->agent, id, *start_command);
+      if (start_command) {
+        l2->start_command = std::make_unique<StartCommand>(loop_, id, *start_command, restart, [this, id]() -> AgentClient* {
+          Live* l3 = find_live(id);
+          return l3 ? l3->agent.get() : nullptr;
+        });
+        l2->start_command->start();
+      }
       done(l2->record);
     });
   };

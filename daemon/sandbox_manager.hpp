@@ -15,6 +15,7 @@
 #include "common/result.hpp"
 #include "common/uv.hpp"
 #include "daemon/agent_client.hpp"
+#include "daemon/start_command.hpp"
 #include "daemon/backend.hpp"
 #include "daemon/config.hpp"
 #include "daemon/isolation.hpp"
@@ -85,6 +86,7 @@ class SandboxManager {
   struct Live {
     SandboxRecord record;
     std::unique_ptr<AgentClient> agent;
+    std::unique_ptr<StartCommand> start_command;  ///< destroyed before the agent it uses
   };
 
   /// A checked request: the record to create and the template to start it from.

@@ -28,6 +28,7 @@
 #include "rootfs/fs_util.hpp"
 #include "rootfs/layer/apply.hpp"
 #include "rootfs/subprocess.hpp"
+#include "rootfs/template_builder.hpp"
 #include "daemon/fs_helpers.hpp"
 
 namespace nexus::daemon {
@@ -327,6 +328,45 @@ Result<BaseImage> build_base_image(const BuildPlan& plan, const std::string& roo
 std::string step_where(const rootfs::Step& s) { return fmt::format("line {}: {}", s.line, s.text); }
 
 }  // namespace
+
+Json seeded_build_steps(const rootfs::TemplateDef& def) {
+  std::string packages = fmt::format("{}", fmt::join(def.base.packages, " "));
+  return Json::array({Json{{"index", 1}, {"text", fmt::format("FROM debian:{} with {} packages: {}", def.base.suite,
+                                                               def.base.packages.size(), packages)}},
+                      Json{{"index", 2}, {"text", "install the template (extract with the id shift)"}}});
+}
+
+Result<rootfs::TemplateInfo> run_seeded_build(const BuildPlan& plan, const std::atomic<bool>& cancel, const BuildEmit& emit) {
+  const rootfs::TemplateDef& def = *plan.seeded;
+  rootfs::BuildOptions opts;
+  opts.cache_dir = plan.config.cache_dir;
+  opts.uid_base = plan.config.uid_base;
+  opts.uid_count = plan.config.uid_count;
+  auto t0 = Clock::now();
+  auto step = [&](size_t index, const char* state) {
+    Json ev{{"type", "step"}, {"index", index}, {"state", state}};
+    if (std::string_view(state) != "running") ev["elapsed_ms"] = ms_since(t0);
+    emit(std::move(ev));
+  };
+  step(1, "running");
+  auto tarball = rootfs::bootstrap_template_base(def, opts, [&](std::string_view l) { emit(log_event(1, l)); });
+  if (!tarball) {
+    step(1, "failed");
+    return fail(std::move(tarball).error().wrap("step 1/2 (the Debian base)"));
+  }
+  step(1, "done");
+  if (cancel) return fail(Errc::conflict, "the build was cancelled");
+  t0 = Clock::now();
+  step(2, "running");
+  auto info = rootfs::install_template(def, *tarball, plan.config.templates_dir(), opts,
+                                       [&](std::string_view l) { emit(log_event(2, l)); });
+  if (!info) {
+    step(2, "failed");
+    return fail(std::move(info).error().wrap("step 2/2 (installing the template)"));
+  }
+  step(2, "done");
+  return info;
+}
 
 Result<TemplateExtras> read_template_extras(const std::string& dir) {
   TemplateExtras x;

@@ -25,6 +25,7 @@
 #include "daemon/config.hpp"
 #include "rootfs/oci/image_config.hpp"
 #include "rootfs/nexusfile.hpp"
+#include "rootfs/template_def.hpp"
 #include "rootfs/template_defaults.hpp"
 #include "rootfs/template_store.hpp"
 
@@ -64,6 +65,8 @@ struct BuildPlan {
   rootfs::TemplateDefaults api_defaults;
   BaseImage image;          ///< for an image base: the reference, and the rest when pulled
   DaemonConfig config;
+  /// A seeded template's build (rootfs/seeded_templates.hpp) instead of `file`'s.
+  std::optional<rootfs::TemplateDef> seeded;
 };
 
 using BuildEmit = std::function<void(Json event)>;
@@ -72,6 +75,12 @@ using BuildEmit = std::function<void(Json event)>;
 /// previous template of the name is untouched and the error names the step and its line.
 /// `cancel` stops a running step (the build sandbox is killed) soon after it is set.
 Result<rootfs::TemplateInfo> run_build(const BuildPlan& plan, const std::atomic<bool>& cancel, const BuildEmit& emit);
+
+/// The steps a seeded template's build reports (1: the mmdebstrap base, 2: installing it).
+Json seeded_build_steps(const rootfs::TemplateDef& def);
+/// Blocking: plan.seeded's build with the events of run_build. `cancel` is seen between the
+/// steps only (mmdebstrap runs to its end).
+Result<rootfs::TemplateInfo> run_seeded_build(const BuildPlan& plan, const std::atomic<bool>& cancel, const BuildEmit& emit);
 
 /// Kill and remove build sandboxes an interrupted nexusd left running (<root>/builds/*.json).
 void clean_build_leftovers(const DaemonConfig& config);

@@ -18,28 +18,13 @@ constexpr const char* kLog = "daemon.template";
 constexpr size_t kMaxBuildBody = (kMaxContextBytes / 3 + 1) * 4 + 2 * 1024 * 1024;
 }
 
-struct TemplateService::BuildJob {
-  std::string name;
-  std::thread worker;
-  std::unique_ptr<uv::Async> wake;
-  std::mutex mu;
-  std::vector<Json> pending;       // guarded by mu: events produced by the worker
-  bool finished = false;           // guarded by mu
-  bool completed = false;          // loop thread: the build succeeded
-  std::vector<std::shared_ptr<http::Exchange>> watchers;  // loop thread only
-};
-
 TemplateService::TemplateService(uv::Loop& loop, const DaemonConfig& config,
                                  std::function<size_t(const std::string&)> users)
     : loop_(loop), config_(config), users_(std::move(users)) {
   clean_build_leftovers(config_);
 }
 
-TemplateService::~TemplateService() {
-  stop_jobs();
-  for (auto& [name, job] : builds_)
-    if (job->worker.joinable()) job->worker.join();
-}
+TemplateService::~TemplateService() { stop_jobs(); }
 
 Json TemplateService::to_json(const std::string& name, const rootfs::TemplateInfo* built) const {
   const auto* def = rootfs::find_seeded_template(name);
@@ -47,7 +32,7 @@ Json TemplateService::to_json(const std::string& name, const rootfs::TemplateInf
   j["source"] = def ? "seeded" : "nexusfile";
   auto running = running_.find(name);
   if (running != running_.end()) j["build_id"] = running->second;
-  if (auto b = builds_.find(name); (b != builds_.end() && !b->second->completed) || running != running_.end()) {
+  if (running != running_.end()) {
     j["status"] = "building";
   } else if (built) {
     j["status"] = "ready";
@@ -124,81 +109,23 @@ void TemplateService::handle(const std::vector<std::string>& parts, std::shared_
 
 void TemplateService::start_build(const std::string& name, std::shared_ptr<http::Exchange> ex) {
   const auto* def = rootfs::find_seeded_template(name);
-  if (!def) return reply_error(ex, Error(Errc::not_found, fmt::format("template '{}' not found (buildable: the seeded templates)", name)));
-  if (!builds_.count(name))
-    if (auto busy = refuse_if_busy(name, "rebuilding"); !busy) return reply_error(ex, busy.error());
-  http::Headers h;
-  h.set("Content-Type", "application/x-ndjson");
-  ex->start(200, std::move(h));
-  if (auto it = builds_.find(name); it != builds_.end()) {  // attach to the running build
-    it->second->watchers.push_back(ex);
-    ex->write(dump_json(Json{{"type", "log"}, {"line", "attached to a build already in progress"}}) + "\n");
-    return;
-  }
-  auto job = std::make_shared<BuildJob>();
-  job->name = name;
-  job->watchers.push_back(ex);
-  BuildJob* raw = job.get();
-  job->wake = std::make_unique<uv::Async>(loop_, [this, raw] { pump(*raw); });
-  builds_[name] = job;
-  log::info(kLog, "building template '{}'", name);
-  rootfs::BuildOptions opts;
-  opts.cache_dir = config_.cache_dir;
-  opts.uid_base = config_.uid_base;
-  opts.uid_count = config_.uid_count;
-  std::string templates_dir = config_.templates_dir();
-  rootfs::TemplateDef def_copy = *def;
-  job->worker = std::thread([raw, def_copy, templates_dir, opts] {
-    auto push = [raw](Json ev) {
-      std::lock_guard<std::mutex> lock(raw->mu);
-      raw->pending.push_back(std::move(ev));
-    };
-    auto result = rootfs::build_template(def_copy, templates_dir, opts, [&](std::string_view line) {
-      push(Json{{"type", "log"}, {"line", std::string(line)}});
-      raw->wake->send();
-    });
-    if (result) push(Json{{"type", "built"}});
-    else push(Json{{"type", "error"}, {"message", result.error().message()}});
-    {
-      std::lock_guard<std::mutex> lock(raw->mu);
-      raw->finished = true;
-    }
-    raw->wake->send();
-  });
-}
-
-void TemplateService::pump(BuildJob& job) {
-  auto it = builds_.find(job.name);
-  if (it == builds_.end() || it->second.get() != &job) return;
-  std::shared_ptr<BuildJob> keep = it->second;  // the job outlives this call even if erased below
-  std::vector<Json> events;
-  bool finished;
-  {
-    std::lock_guard<std::mutex> lock(job.mu);
-    events.swap(job.pending);
-    finished = job.finished;
-  }
-  for (auto& ev : events) {
-    if (ev["type"] == "built") {
-      job.completed = true;  // describe() stops saying "building"
-      auto d = describe(job.name);
-      ev = Json{{"type", "done"}, {"template", d ? *d : Json{{"name", job.name}}}};
-      log::info(kLog, "template '{}' built", job.name);
-    } else if (ev["type"] == "error") {
-      log::error(kLog, "building template '{}': {}", job.name, ev["message"].get<std::string>());
-    }
-    std::string line = dump_json(ev) + "\n";
-    for (auto& w : job.watchers) w->write(line);
-  }
-  if (!finished) return;
-  for (auto& w : job.watchers) w->finish();
-  job.watchers.clear();
-  if (job.worker.joinable()) job.worker.join();
-  builds_.erase(job.name);
+  if (!def)
+    return reply_error(ex, Error(Errc::not_found, fmt::format("template '{}' is not a seeded template; build it from a Nexusfile "
+                                                              "(POST /v1/templates, nexus template build {} -f FILE)", name, name)));
+  if (auto it = running_.find(name); it != running_.end())  // one build per template: attach to it
+    return reply_json(ex, 202, Json{{"build_id", it->second}, {"template", name}, {"attached", true}});
+  if (auto busy = refuse_if_busy(name, "rebuilding"); !busy) return reply_error(ex, busy.error());
+  auto plan = std::make_unique<BuildPlan>();
+  plan->name = name;
+  plan->config = config_;
+  plan->seeded = *def;
+  std::string id = start_job(name, seeded_build_steps(*def), std::move(plan), {});
+  log::info(kLog, "build {}: seeded template '{}' (debian:{}, {} packages)", id, name, def->base.suite, def->base.packages.size());
+  reply_json(ex, 202, Json{{"build_id", id}, {"template", name}});
 }
 
 Result<void> TemplateService::refuse_if_busy(const std::string& name, const char* doing) const {
-  if (running_.count(name) || builds_.count(name))
+  if (running_.count(name))
     return fail(Errc::conflict, fmt::format("template '{}' is being built; wait for the build to end", name));
   if (size_t n = users_ ? users_(name) : 0; n > 0)
     return fail(Errc::conflict, fmt::format("template '{}' is in use by {} sandbox{}; stop {} before {} it", name, n,

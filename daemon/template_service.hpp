@@ -2,8 +2,9 @@
 // TemplateService: the /v1/templates and /v1/builds endpoints (docs/api.md). Builds run on a
 // worker thread each and stream their events to every client watching them: the seeded
 // templates' mmdebstrap builds (POST /v1/templates/{name}/build) and Nexusfile builds
-// (POST /v1/templates, daemon/template_build.hpp), which are jobs with an id, replayable
-// events and a state kept after they end (the last kKeptBuilds, in memory).
+// (POST /v1/templates, daemon/template_build.hpp). Both are jobs with an id, replayable
+// events (GET /v1/builds/{id}/events) and a state kept after they end (the last
+// kKeptBuilds, in memory).
 //
 // Thread affinity: the daemon loop thread, except the build workers, which only touch their
 // job's mutex-guarded queue.
@@ -49,10 +50,12 @@ class TemplateService {
   Json to_json(const std::string& name, const rootfs::TemplateInfo* built) const;
 
  private:
-  struct BuildJob;  // a seeded template's build
-  struct Job;       // a Nexusfile build
+  struct Job;  // a build: a Nexusfile's or a seeded template's
   void start_build(const std::string& name, std::shared_ptr<http::Exchange> ex);
-  void pump(BuildJob& job);
+  /// Record a new job for `name` (its "build" event and the warnings), launch its worker and
+  /// return its id.
+  std::string start_job(const std::string& name, const Json& steps, std::unique_ptr<BuildPlan> plan,
+                        const std::vector<std::string>& warnings);
 
   void create(Json body, std::shared_ptr<http::Exchange> ex);
   void patch(const std::string& name, std::shared_ptr<http::Exchange> ex);
@@ -69,8 +72,7 @@ class TemplateService {
   const DaemonConfig& config_;
   std::function<size_t(const std::string&)> users_;
   ImageService* images_ = nullptr;
-  std::map<std::string, std::shared_ptr<BuildJob>> builds_;  // seeded builds, by name
-  std::map<std::string, std::shared_ptr<Job>> jobs_;         // Nexusfile builds, by id
+  std::map<std::string, std::shared_ptr<Job>> jobs_;  // builds, by id
   std::map<std::string, std::string> running_;               // template name -> running build id
   std::deque<std::string> finished_;                         // ids of ended jobs, oldest first
 };

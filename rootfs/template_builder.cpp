@@ -14,8 +14,9 @@
 
 namespace nexus::rootfs {
 
-Result<TemplateInfo> build_template(const TemplateDef& def, const std::string& templates_dir,
-                                    const BuildOptions& options, const ProgressFn& progress) {
+namespace {
+
+Result<void> check_buildable(const TemplateDef& def, const BuildOptions& options) {
   NEXUS_TRY(validate_template_name(def.name));
   NEXUS_TRY(validate_debian_base(def.base));
   if (options.apply_ownership && geteuid() != 0)
@@ -23,21 +24,34 @@ Result<TemplateInfo> build_template(const TemplateDef& def, const std::string& t
                 fmt::format("building template '{}' needs root to give its files the "
                             "shifted owners {}+",
                             def.name, options.uid_base));
-  std::string cache_dir = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
+  return {};
+}
 
+}  // namespace
+
+Result<std::string> bootstrap_template_base(const TemplateDef& def, const BuildOptions& options,
+                                            const ProgressFn& progress) {
+  NEXUS_TRY(check_buildable(def, options));
+  std::string cache_dir = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
   auto tarball = ensure_debian_base(def.base, cache_dir, options.mmdebstrap, progress);
   if (!tarball) return fail(std::move(tarball).error().wrap(fmt::format("template '{}'", def.name)));
+  return tarball;
+}
 
+Result<TemplateInfo> install_template(const TemplateDef& def, const std::string& tarball_path,
+                                      const std::string& templates_dir, const BuildOptions& options,
+                                      const ProgressFn& progress) {
+  NEXUS_TRY(check_buildable(def, options));
   auto pending = PendingTemplate::begin(templates_dir, def.name, options.uid_base,
                                         options.apply_ownership);
   if (!pending) return fail(std::move(pending).error());
-  report(progress, fmt::format("extracting {} into {}", *tarball, pending->rootfs_path()));
+  report(progress, fmt::format("extracting {} into {}", tarball_path, pending->rootfs_path()));
   auto start = std::chrono::steady_clock::now();
   ExtractOptions eopt{options.uid_base, options.uid_count, options.apply_ownership};
-  auto stats = extract_tar(*tarball, pending->rootfs_path(), eopt, progress);
+  auto stats = extract_tar(tarball_path, pending->rootfs_path(), eopt, progress);
   if (!stats)
     return fail(std::move(stats).error().wrap(
-        fmt::format("extracting cached base {} (delete it to bootstrap again)", *tarball)));
+        fmt::format("extracting cached base {} (delete it to bootstrap again)", tarball_path)));
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report(progress, fmt::format("extracted {} entries, {} MB in {:.1f} s ({} device nodes "
                                "skipped, {} files without their capability/ACL xattrs)",
@@ -56,6 +70,13 @@ Result<TemplateInfo> build_template(const TemplateDef& def, const std::string& t
   auto committed = pending->commit(std::move(info));
   if (committed) report(progress, fmt::format("template '{}' ready at {}", def.name, committed->dir));
   return committed;
+}
+
+Result<TemplateInfo> build_template(const TemplateDef& def, const std::string& templates_dir,
+                                    const BuildOptions& options, const ProgressFn& progress) {
+  auto tarball = bootstrap_template_base(def, options, progress);
+  if (!tarball) return fail(std::move(tarball).error());
+  return install_template(def, *tarball, templates_dir, options, progress);
 }
 
 }  // namespace nexus::rootfs

@@ -37,4 +37,12 @@ struct BuildOptions {
 Result<TemplateInfo> build_template(const TemplateDef& def, const std::string& templates_dir,
                                     const BuildOptions& options, const ProgressFn& progress);
 
+/// build_template's two phases, for callers that report them as steps: the cached (or freshly
+/// bootstrapped) base tarball's path, then its extraction and installation.
+Result<std::string> bootstrap_template_base(const TemplateDef& def, const BuildOptions& options,
+                                            const ProgressFn& progress);
+Result<TemplateInfo> install_template(const TemplateDef& def, const std::string& tarball_path,
+                                      const std::string& templates_dir, const BuildOptions& options,
+                                      const ProgressFn& progress);
+
 }  // namespace nexus::rootfs

@@ -251,16 +251,33 @@ TEST_CASE("exec: streamed output, exit statuses", "[cli][client]") {
 }
 
 TEST_CASE("templates: list and build", "[cli][client]") {
-  FakeNexusd server(temp_socket(), [](const SeenRequest& req) -> Reply {
-    Json tpl = {{"name", "ai-agent-default"}, {"description", "d"}, {"status", "ready"},
-                {"built_at", "2026-11-22T01:05:00.000Z"}, {"size_bytes", 372000000}};
-    if (req.method == "GET") return FakeNexusd::json(200, Json{{"templates", {tpl}}}.dump());
-    if (req.target == "/v1/templates/bad/build")
-      return FakeNexusd::chunked(200, {event({{"type", "log"}, {"line", "step 1"}}),
-                                       event({{"type", "error"}, {"message", "pull failed"}})});
-    return FakeNexusd::chunked(200, {event({{"type", "log"}, {"line", "step 1"}}),
-                                     event({{"type", "log"}, {"line", "step 2"}}),
-                                     event({{"type", "done"}, {"template", tpl}})});
+  Json tpl = {{"name", "ai-agent-default"}, {"description", "d"}, {"status", "ready"},
+              {"built_at", "2026-11-22T01:05:00.000Z"}, {"size_bytes", 372000000}};
+  FakeNexusd server(temp_socket(), [tpl](const SeenRequest& req) -> Reply {
+    if (req.method == "GET" && req.target == "/v1/templates") return FakeNexusd::json(200, Json{{"templates", {tpl}}}.dump());
+    if (req.method == "POST" && req.target == "/v1/templates/ai-agent-default/build")
+      return FakeNexusd::json(202, R"({"build_id": "bld_good", "template": "ai-agent-default"})");
+    if (req.method == "POST" && req.target == "/v1/templates/bad/build")
+      return FakeNexusd::json(202, R"({"build_id": "bld_bad", "template": "bad"})");
+    if (req.method == "POST") return FakeNexusd::json(404, R"({"error": {"code": "not_found", "message": "template 'x' is not a seeded template"}})");
+    Json steps = Json::array({Json{{"index", 1}, {"text", "FROM debian:bookworm with 2 packages: bash curl"}},
+                              Json{{"index", 2}, {"text", "install the template"}}});
+    if (req.target == "/v1/builds/bld_bad/events")
+      return FakeNexusd::chunked(200, {event({{"type", "build"}, {"build_id", "bld_bad"}, {"template", "bad"}, {"steps", steps}}),
+                                       event({{"type", "step"}, {"index", 1}, {"state", "running"}}),
+                                       event({{"type", "log"}, {"step", 1}, {"line", "mmdebstrap: E: no mirror"}}),
+                                       event({{"type", "step"}, {"index", 1}, {"state", "failed"}, {"elapsed_ms", 20}}),
+                                       event({{"type", "error"}, {"code", "failed"}, {"message", "step 1/2 (the Debian base): mmdebstrap failed"}})});
+    if (req.target == "/v1/builds/bld_good/events")
+      return FakeNexusd::chunked(200, {event({{"type", "build"}, {"build_id", "bld_good"}, {"template", "ai-agent-default"}, {"steps", steps}}),
+                                       event({{"type", "step"}, {"index", 1}, {"state", "running"}}),
+                                       event({{"type", "log"}, {"step", 1}, {"line", "using the cached base"}}),
+                                       event({{"type", "step"}, {"index", 1}, {"state", "done"}, {"elapsed_ms", 5}}),
+                                       event({{"type", "step"}, {"index", 2}, {"state", "running"}}),
+                                       event({{"type", "step"}, {"index", 2}, {"state", "done"}, {"elapsed_ms", 7}}),
+                                       event({{"type", "done"}, {"template", tpl}})});
+    if (req.target == "/v1/builds/bld_good") return FakeNexusd::json(200, R"({"build_id": "bld_good", "state": "done"})");
+    return FakeNexusd::json(404, R"({"error": {"code": "not_found", "message": "no"}})");
   });
   Captured l;
   CHECK(run(l, server.path(), {"template", "list"}) == 0);
@@ -268,21 +285,37 @@ TEST_CASE("templates: list and build", "[cli][client]") {
         "NAME               STATUS     SIZE   BUILT\n"
         "ai-agent-default   ready    372 MB   1h ago\n");
 
+  // A seeded template's build is a job like a Nexusfile's: started, then its events followed.
   Captured b;
   CHECK(run(b, server.path(), {"template", "build", "ai-agent-default"}) == 0);
-  CHECK(b.err == "step 1\nstep 2\n");
-  CHECK(b.out == "Built template: ai-agent-default (372 MB)\n");
+  CHECK_THAT(b.out, Catch::Contains("[1/2] running FROM debian:bookworm with 2 packages: bash curl\n"));
+  CHECK_THAT(b.out, Catch::Contains("    using the cached base\n"));
+  CHECK_THAT(b.out, Catch::Contains("[2/2] done install the template"));
+  CHECK_THAT(b.out, Catch::Contains("Built template ai-agent-default in "));
 
   Captured j;
   CHECK(run(j, server.path(), {"template", "build", "ai-agent-default", "--json"}) == 0);
   auto lines = split(j.out, '\n');
-  REQUIRE(lines.size() >= 3);
-  CHECK(Json::parse(lines[0]) == Json{{"type", "log"}, {"line", "step 1"}});
-  CHECK(Json::parse(lines[2])["type"] == "done");
+  REQUIRE(lines.size() >= 7);
+  CHECK(Json::parse(lines[0])["type"] == "build");
+  CHECK(Json::parse(lines[6])["type"] == "done");
+
+  Captured d;
+  CHECK(run(d, server.path(), {"template", "build", "ai-agent-default", "--detach"}) == 0);
+  CHECK(d.out == "bld_good\n");
+
+  Captured q;
+  CHECK(run(q, server.path(), {"template", "build", "ai-agent-default", "--quiet"}) == 0);
+  CHECK(q.out.empty());
 
   Captured e;
   CHECK(run(e, server.path(), {"template", "build", "bad"}) == exit_failed);
-  CHECK(e.err == "step 1\nnexus: pull failed\n");
+  CHECK_THAT(e.out, Catch::Contains("    mmdebstrap: E: no mirror\n"));
+  CHECK_THAT(e.err, Catch::Contains("mmdebstrap failed"));
+
+  Captured n;
+  CHECK(run(n, server.path(), {"template", "build", "nope"}) != 0);
+  CHECK_THAT(n.err, Catch::Contains("not a seeded template"));
 }
 
 TEST_CASE("version: client and daemon", "[cli][client]") {

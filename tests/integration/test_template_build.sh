@@ -126,8 +126,8 @@ NF
 "$NEXUS" template build tpl -f "$WORK/Bad" >"$WORK/bad.out" 2>"$WORK/bad.err"; rc=$?
 expect_eq "failing build exits 1" 1 "$rc"
 expect_contains "the error names the step and line" "step 3/3 (line 3: RUN echo about to fail && false)" "$(cat "$WORK/bad.err")"
-expect_contains "plain output has the step lines" "[3/3] RUN echo about to fail" "$(cat "$WORK/bad.out")"
-expect_contains "plain output has the log indented" "      about to fail" "$(cat "$WORK/bad.out")"
+expect_contains "plain output has the step lines" "[3/3] running RUN echo about to fail" "$(cat "$WORK/bad.out")"
+expect_contains "plain output has the log indented" "    about to fail" "$(cat "$WORK/bad.out")"
 expect_eq "the old template is intact" "ready app" "$("$NEXUS" template show tpl --json | jq -r '"\(.status) \(.defaults.user)"')"
 check "the old tree is intact" test -f "$ROOT/templates/tpl/rootfs/built.txt"
 
@@ -143,6 +143,33 @@ expect_eq "PATCH merged" "2 v null hello" "$(echo "$out" | head -1 | jq -r '"\(.
 out=$(api PATCH /v1/templates/tpl '{"defaults": {"cpus": 1000}}')
 expect_eq "PATCH validates" 400 "$(echo "$out" | tail -1)"
 
+# --- the start command and its restart policy (runs counted in a file it appends to)
+runs() { "$NEXUS" sandbox exec "$1" -- sh -c 'cat /home/app/runs 2>/dev/null | wc -l' | tr -d ' '; }
+wait_runs() {  # SB N: up to 20 s for at least N runs
+  for _ in $(seq 1 100); do [ "$(runs "$1")" -ge "$2" ] && return 0; sleep 0.2; done
+  return 1
+}
+restart_case() {  # POLICY COMMAND
+  api PATCH /v1/templates/tpl "$(jq -n --arg p "$1" --arg c "$2" '{defaults: {restart: $p, start_command: $c}}')" | tail -1
+}
+expect_eq "PATCH restart on-failure:2" 200 "$(restart_case on-failure:2 'echo run >> /home/app/runs; exit 3')"
+SB3=$(new_sandbox -t tpl --isolation jail)
+wait_runs "$SB3" 3
+sleep 1.5  # a 4th run would come 400 ms after the 3rd: none may
+expect_eq "on-failure:2: a failing start command runs 3 times (2 restarts), then stays down" 3 "$(runs "$SB3")"
+"$NEXUS" sandbox stop "$SB3" >/dev/null
+expect_eq "PATCH restart always" 200 "$(restart_case always 'echo run >> /home/app/runs')"
+SB3=$(new_sandbox -t tpl --isolation jail)
+check "always: a start command that exits 0 is restarted again and again (5 runs)" wait_runs "$SB3" 5
+"$NEXUS" sandbox stop "$SB3" >/dev/null
+expect_eq "PATCH restart never" 200 "$(restart_case never 'echo run >> /home/app/runs; exit 1')"
+SB3=$(new_sandbox -t tpl --isolation jail)
+wait_runs "$SB3" 1
+sleep 1.5
+expect_eq "never: the start command runs once" 1 "$(runs "$SB3")"
+"$NEXUS" sandbox stop "$SB3" >/dev/null
+expect_eq "a bad restart policy is 400" 400 "$(restart_case sometimes 'true')"
+
 # --- restart keeps templates
 stop_daemon; start_daemon || exit 1
 expect_eq "after a restart the template and its defaults are there" "ready 2" \
@@ -156,6 +183,30 @@ if [ "$(echo "$plan" | head -1 | jq -r .base.cached)" = true ]; then
 else
   note "SKIP part: FROM debian:bookworm (no cached base at $(echo "$plan" | head -1 | jq -r .base.cache_path); bootstrapping needs ~35 s and the mirror)"
 fi
+
+# --- a seeded template's build is a job like a Nexusfile's (its base is cached by tools/test)
+BID=$("$NEXUS" template build ai-agent-default --detach)
+expect_eq "seeded build: --detach prints the build id" bld_ "${BID:0:4}"
+out=$(api POST /v1/templates/ai-agent-default/build '{}')
+expect_eq "a second build request attaches to the running build" "202 $BID true" \
+  "$(echo "$out" | tail -1) $(echo "$out" | head -1 | jq -r '"\(.build_id) \(.attached)"')"
+"$NEXUS" template build-watch "$BID" --json >"$WORK/seeded.jsonl"; rc=$?
+expect_eq "seeded build: build-watch exits 0" 0 "$rc"
+expect_eq "seeded build: two steps, the first the Debian base" "2 FROM debian:bookworm with" \
+  "$(head -1 "$WORK/seeded.jsonl" | jq -r '"\(.steps | length) \(.steps[0].text | split(" ")[0:3] | join(" "))"')"
+expect_eq "seeded build: both steps done" "1 2" \
+  "$(jq -r 'select(.type == "step" and .state == "done") | .index' "$WORK/seeded.jsonl" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "seeded build: its log lines name their step" true \
+  "$(jq -s '[.[] | select(.type == "log")] | length > 0 and all(.step == 1 or .step == 2)' "$WORK/seeded.jsonl")"
+expect_eq "seeded build: the last event is done, ready" "done ready" \
+  "$(tail -1 "$WORK/seeded.jsonl" | jq -r '"\(.type) \(.template.status)"')"
+expect_eq "GET /v1/builds lists it as done" done "$(api GET /v1/builds | head -1 | jq -r --arg id "$BID" '.builds[] | select(.build_id == $id) | .state')"
+SB4=$(new_sandbox -t ai-agent-default --isolation jail)
+expect_eq "a sandbox runs from the seeded template built here" 4 "$("$NEXUS" sandbox run "$SB4" -c 'print(2 + 2)')"
+"$NEXUS" sandbox stop "$SB4" >/dev/null
+out=$("$NEXUS" template build nosuch 2>&1); rc=$?
+expect_eq "building an unknown name without -f: not found (exit 4)" 4 "$rc"
+expect_contains "... and says to use -f" "-f FILE" "$out"
 
 # --- DELETE
 "$NEXUS" template rm tpl >/dev/null; rc=$?
