@@ -2,6 +2,8 @@
 // nexus doctor: checks from the host report.
 #include "cli/doctor.hpp"
 
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include "cli/output.hpp"
@@ -54,6 +56,104 @@ std::string probe_figures(const Json& probe) {
   return text;
 }
 
+std::string gib(uint64_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1ull << 30)); }
+
+constexpr uint64_t kDiskWarnBytes = 5ull << 30;   // a template and a few sandboxes
+constexpr uint64_t kDiskFailBytes = 1ull << 30;
+
+/// Kernel "6.1.0-27-amd64" -> {6, 1}; {0, 0} when unreadable.
+std::pair<int, int> kernel_version(const std::string& release) {
+  int major = 0, minor = 0;
+  if (std::sscanf(release.c_str(), "%d.%d", &major, &minor) < 2) return {0, 0};
+  return {major, minor};
+}
+
+void system_checks(const Json& sys, std::vector<DoctorCheck>& checks) {
+  if (!sys.is_object()) return;
+  const Json& k = member(sys, "kernel");
+  std::string release = str(k, "release");
+  auto [major, minor] = kernel_version(release);
+  if (major == 0)
+    checks.push_back({"kernel", "warn", "kernel version unknown"});
+  else if (major < 5 || (major == 5 && minor < 10))
+    checks.push_back({"kernel", "fail", fmt::format("Linux {}: Nexus needs 5.10 or later (openat2, overlayfs in user namespaces); "
+                                                    "install a newer kernel (Debian 12: linux-image-amd64)", release)});
+  else
+    checks.push_back({"kernel", "ok", fmt::format("Linux {} {}", release, str(k, "machine"))});
+
+  const Json& cg = member(sys, "cgroup");
+  std::vector<std::string> missing;
+  for (const Json& m : member(cg, "missing"))
+    if (m.is_string()) missing.push_back(m.get<std::string>());
+  std::string have;
+  for (const Json& c : member(cg, "controllers"))
+    if (c.is_string()) have += (have.empty() ? "" : " ") + c.get<std::string>();
+  const Json& ver = member(cg, "version");
+  std::string v = ver.is_number_integer() ? fmt::format("cgroup v{}{}", ver.get<long long>(), flag(cg, "hybrid") ? " (hybrid)" : "") : "cgroup";
+  if (missing.empty())
+    checks.push_back({"cgroups", "ok", fmt::format("{}: {}", v, have)});
+  else
+    checks.push_back({"cgroups", "fail", fmt::format("{}: missing controller{} {}: sandboxes cannot be limited; mount {} (v1) or enable "
+                                                     "{} in cgroup.subtree_control (v2)", v, missing.size() > 1 ? "s" : "",
+                                                     fmt::join(missing, ", "), missing.size() > 1 ? "them" : "it",
+                                                     missing.size() > 1 ? "them" : "it")});
+
+  const Json& u = member(sys, "userns");
+  if (flag(u, "available"))
+    checks.push_back({"user namespaces", "ok", fmt::format("available (user.max_user_namespaces = {})", member(u, "max").is_number() ? member(u, "max").dump() : "?")});
+  else
+    checks.push_back({"user namespaces", "fail", "unavailable: " + str(u, "reason") + "; the jail needs them"});
+
+  const Json& b = member(sys, "ebpf");
+  if (flag(b, "available"))
+    checks.push_back({"ebpf", "ok", "TC classifier programs load (for sandbox network policy)"});
+  else
+    checks.push_back({"ebpf", "warn", str(b, "reason") + "; network policy would use the nftables backend"});
+  const Json& btf = member(sys, "btf");
+  if (flag(btf, "available"))
+    checks.push_back({"btf", "ok", str(btf, "path")});
+  else
+    checks.push_back({"btf", "warn", fmt::format("no {}: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF); eBPF programs "
+                                                 "that need it cannot load", str(btf, "path"))});
+  const Json& nft = member(sys, "nftables");
+  if (flag(nft, "available"))
+    checks.push_back({"nftables", "ok", fmt::format("{} (kernel nf_tables {})", str(nft, "nft"), str(nft, "kernel"))});
+  else
+    checks.push_back({"nftables", "warn", str(nft, "reason")});
+
+  const Json& d = member(sys, "disk");
+  const Json& free = member(d, "free_bytes");
+  const Json& total = member(d, "total_bytes");
+  if (!free.is_number_unsigned() || !total.is_number_unsigned()) {
+    checks.push_back({"disk", "warn", fmt::format("cannot measure {}: {}", str(d, "path"), str(d, "error"))});
+  } else {
+    uint64_t f = free.get<uint64_t>();
+    std::string text = fmt::format("{} free of {} at {}", gib(f), gib(total.get<uint64_t>()), str(d, "path"));
+    if (f < kDiskFailBytes)
+      checks.push_back({"disk", "fail", text + ": builds and new sandboxes will fail; free space (nexus image rm, nexus template rm)"});
+    else if (f < kDiskWarnBytes)
+      checks.push_back({"disk", "warn", text + ": less than 5 GiB; a template takes about 0.4 GiB, each sandbox its writes"});
+    else
+      checks.push_back({"disk", "ok", text});
+  }
+}
+
+void template_check(const Json& templates, std::vector<DoctorCheck>& checks) {
+  if (!templates.is_array()) return;
+  size_t ready = 0;
+  bool default_ready = false;
+  for (const Json& t : templates) {
+    bool ok = str(t, "status") == "ready";
+    ready += ok;
+    if (ok && str(t, "name") == "ai-agent-default") default_ready = true;
+  }
+  if (default_ready)
+    checks.push_back({"templates", "ok", fmt::format("ai-agent-default ready ({} of {} templates built)", ready, templates.size())});
+  else
+    checks.push_back({"templates", "warn", fmt::format("the default template ai-agent-default is not built ({} of {} built): "
+                                                       "nexus template build ai-agent-default", ready, templates.size())});
+}
+
 }  // namespace
 
 std::vector<DoctorCheck> doctor_checks(const Json& host, const DoctorSource& source) {
@@ -66,6 +166,9 @@ std::vector<DoctorCheck> doctor_checks(const Json& host, const DoctorSource& sou
     checks.push_back({"nexusd", "fail", detail});
   }
   if (!host.is_object()) return checks;
+  system_checks(member(host, "system"), checks);
+  template_check(source.templates, checks);
+  if (!host.contains("microvm")) return checks;  // no KVM probe (a local report without /dev/kvm)
   const Json& microvm = member(host, "microvm");
   const Json& probe = member(host, "probe");
   if (flag(microvm, "available")) {
@@ -82,11 +185,6 @@ std::vector<DoctorCheck> doctor_checks(const Json& host, const DoctorSource& sou
   checks.push_back(file_check(host, "guest_kernel", "guest kernel",
                               " (packaging/guest-kernel/build-guest-kernel, or nexusd --guest-kernel)"));
   checks.push_back(file_check(host, "agent_initrd", "agent initrd", " (nexusd --agent-initrd)"));
-  const Json& cg = member(member(host, "cgroup"), "version");
-  if (cg.is_number_integer())
-    checks.push_back({"cgroup", "ok", fmt::format("cgroup v{}", cg.get<long long>())});
-  else
-    checks.push_back({"cgroup", "warn", "cgroup version unknown"});
   const Json& iso = member(host, "isolation");
   std::string def = str(iso, "default");
   if (def == "microvm" && !flag(microvm, "available"))

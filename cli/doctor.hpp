@@ -23,6 +23,8 @@ struct DoctorSource {
   std::string daemon_version;  ///< when reachable
   std::string daemon_error;    ///< why it is not
   std::string local_note;      ///< how the local report was made, when it was
+  /// The templates (GET /v1/templates' "templates", or those found on disk), null if unknown.
+  Json templates;
 };
 
 /// The checks for `host` (the GET /v1/host object; fields may be missing).

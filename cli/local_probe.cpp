@@ -14,9 +14,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "common/host_facts.hpp"
 #include "common/strings.hpp"
 #include "common/unique_fd.hpp"
 #include "nexus_config.h"
@@ -29,6 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kProbeTimeoutMs = 15000;
+constexpr int kPrintPathTimeoutMs = 10000;
 
 bool exists(const std::string& p) { return !p.empty() && ::access(p.c_str(), F_OK) == 0; }
 
@@ -51,7 +54,9 @@ struct ProbeRun {
   std::string why_not;
 };
 
-ProbeRun run_probe(const std::string& vmm) {
+/// Run argv (stdout captured, stderr dropped) for at most timeout_ms; killed after that.
+ProbeRun run_bounded(const std::vector<std::string>& args, int timeout_ms) {
+  const std::string& vmm = args.at(0);
   ProbeRun r;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -66,9 +71,11 @@ ProbeRun run_probe(const std::string& vmm) {
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  char* argv[] = {const_cast<char*>(vmm.c_str()), const_cast<char*>("--probe"), const_cast<char*>("--json"), nullptr};
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, vmm.c_str(), &fa, &attr, argv, environ);
+  int rc = ::posix_spawn(&pid, vmm.c_str(), &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   wr.reset();
@@ -76,7 +83,7 @@ ProbeRun run_probe(const std::string& vmm) {
     r.why_not = fmt::format("cannot run '{}': {}", vmm, std::strerror(rc));
     return r;
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeTimeoutMs);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   bool timed_out = false;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -97,9 +104,9 @@ ProbeRun run_probe(const std::string& vmm) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) {
-    r.why_not = fmt::format("'{} --probe' did not finish within {} s (killed)", vmm, kProbeTimeoutMs / 1000);
+    r.why_not = fmt::format("'{} {}' did not finish within {} s (killed)", vmm, args.size() > 1 ? args[1] : "", timeout_ms / 1000);
   } else if (!WIFEXITED(status)) {
-    r.why_not = fmt::format("'{} --probe' was killed by signal {}", vmm, WTERMSIG(status));
+    r.why_not = fmt::format("'{} {}' was killed by signal {}", vmm, args.size() > 1 ? args[1] : "", WTERMSIG(status));
   } else {
     r.ran = true;
     r.exit_code = WEXITSTATUS(status);
@@ -108,6 +115,31 @@ ProbeRun run_probe(const std::string& vmm) {
 }
 
 Json file_entry(const std::string& path) { return Json{{"path", path}, {"present", exists(path)}}; }
+
+// Where nexusd would find the guest kernel by default: $NEXUS_GUEST_KERNEL, <root>/guest/vmlinux,
+// else the path build-guest-kernel caches it at (the script beside this build tree or in
+// libexecdir), as daemon/host_paths.cpp does.
+std::string default_guest_kernel(const std::string& root_dir) {
+  if (const char* k = std::getenv("NEXUS_GUEST_KERNEL"); k && *k) return k;
+  std::string fixed = root_dir + "/guest/vmlinux";
+  if (exists(fixed)) return fixed;
+  const char* cache = std::getenv("NEXUS_CACHE_DIR");
+  std::string cache_dir = cache && *cache ? cache : "/var/cache/nexus";
+  std::vector<std::string> scripts;
+  std::error_code ec;
+  if (auto exe = fs::read_symlink("/proc/self/exe", ec); !ec)
+    scripts.push_back((exe.parent_path().parent_path().parent_path() / "packaging/guest-kernel/build-guest-kernel").string());
+  scripts.push_back(fmt::format("{}/nexus/build-guest-kernel", NEXUS_LIBEXECDIR));
+  for (const auto& script : scripts) {
+    if (::access(script.c_str(), X_OK) != 0) continue;
+    auto run = run_bounded({script, "--print-path", "--cache-dir", cache_dir}, kPrintPathTimeoutMs);
+    if (!run.ran) continue;
+    auto lines = split(run.out, '\n');
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it)
+      if (auto l = trim(*it); !l.empty() && l.front() == '/') return std::string(l);
+  }
+  return fixed;
+}
 
 }  // namespace
 
@@ -140,19 +172,21 @@ Json probe_report(const std::string& out, int exit_code, bool ran, const std::st
 }
 
 Json local_host_report(std::string& note) {
+  const char* root_env = std::getenv("NEXUS_ROOT");
+  std::string root = root_env && *root_env ? root_env : "/var/lib/nexus";
+  Json system = host::system_facts(root);
   UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
   if (!kvm) {
-    note = fmt::format("cannot open /dev/kvm ({}), so no local probe either: run nexus doctor as root or start nexusd",
-                       std::strerror(errno));
-    return nullptr;
+    note = fmt::format("nexusd is not running, and this user cannot open /dev/kvm ({}): host checks only; run nexus "
+                       "doctor as root or start nexusd for the KVM probe", std::strerror(errno));
+    return Json{{"system", system}, {"root_dir", root}};
   }
   kvm.reset();
   std::string vmm = locate("NEXUS_VMM", "vmm/nexus-vmm", "nexus-vmm");
   std::string initrd = locate("NEXUS_AGENT_INITRD", "guest-agent/agent-initrd.cpio", "agent-initrd.cpio");
-  const char* kenv = std::getenv("NEXUS_GUEST_KERNEL");
-  std::string kernel = kenv && *kenv ? kenv : "/var/lib/nexus/guest/vmlinux";
+  std::string kernel = default_guest_kernel(root);
   ProbeRun run;
-  if (::access(vmm.c_str(), X_OK) == 0) run = run_probe(vmm);
+  if (::access(vmm.c_str(), X_OK) == 0) run = run_bounded({vmm, "--probe", "--json"}, kProbeTimeoutMs);
   else run.why_not = fmt::format("nexus-vmm is not installed at '{}'", vmm);
   Json probe = probe_report(run.out, run.exit_code, run.ran, run.why_not);
   note = "nexusd is not running: probed this host directly (paths are nexusd's defaults)";
@@ -173,7 +207,9 @@ Json local_host_report(std::string& note) {
               {"vmm", file_entry(vmm)},
               {"guest_kernel", file_entry(kernel)},
               {"agent_initrd", file_entry(initrd)},
-              {"cgroup", {{"version", exists("/sys/fs/cgroup/cgroup.controllers") ? 2 : 1}}}};
+              {"cgroup", {{"version", system["cgroup"]["version"]}}},
+              {"system", system},
+              {"root_dir", root}};
 }
 
 }  // namespace nexus::cli

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "common/host_facts.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "daemon/api_util.hpp"
@@ -95,7 +96,10 @@ void ApiServer::handle(std::shared_ptr<http::Exchange> ex) {
   }
   if (resource == "host" && parts.size() == 3) {
     if (req.method != "GET") return method_not_allowed(ex);
-    return reply_json(ex, 200, host_json(mgr_.host(), mgr_.default_isolation()));
+    Json host = host_json(mgr_.host(), mgr_.default_isolation());
+    host["system"] = host::system_facts(mgr_.config().root_dir);  // cheap: /proc, /sys, one bpf(2)
+    host["root_dir"] = mgr_.config().root_dir;
+    return reply_json(ex, 200, host);
   }
   if (resource == "templates") return templates_.handle(parts, std::move(ex));
   if (resource == "builds") return templates_.handle_builds(parts, std::move(ex));

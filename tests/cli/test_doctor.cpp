@@ -3,6 +3,9 @@
 // against a fake nexusd, and the flag's parsing.
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
+
 #include <catch.hpp>
 #include <fmt/format.h>
 
@@ -10,6 +13,7 @@
 #include "cli/doctor.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/local_probe.hpp"
+#include "common/host_facts.hpp"
 #include "common/strings.hpp"
 #include "fake_nexusd.hpp"
 
@@ -33,7 +37,15 @@ const char* pvm_host = R"J({
   "vmm": {"path": "/usr/local/libexec/nexus/nexus-vmm", "present": true},
   "guest_kernel": {"path": "/var/lib/nexus/guest/vmlinux", "present": false},
   "agent_initrd": {"path": "/usr/local/libexec/nexus/agent-initrd.cpio", "present": true},
-  "cgroup": {"version": 1}
+  "cgroup": {"version": 1},
+  "system": {
+    "kernel": {"release": "6.1.0-27-cloud-amd64", "machine": "x86_64"},
+    "cgroup": {"version": 1, "controllers": ["cpu", "freezer", "memory", "pids"], "missing": [], "hybrid": true},
+    "userns": {"available": true, "max": 63204},
+    "ebpf": {"available": true}, "btf": {"available": true, "path": "/sys/kernel/btf/vmlinux"},
+    "nftables": {"available": false, "kernel": "module", "reason": "the nft program is not installed (apt-get install nftables)"},
+    "disk": {"path": "/var/lib/nexus", "free_bytes": 53687091200, "total_bytes": 107374182400}
+  }
 })J";
 
 struct Captured {
@@ -68,7 +80,7 @@ const DoctorCheck* find(const std::vector<DoctorCheck>& checks, const std::strin
 }  // namespace
 
 TEST_CASE("doctor checks for a PVM host", "[cli][doctor]") {
-  DoctorSource src{true, "/run/nexus/nexus.sock", "0.1.0", "", ""};
+  DoctorSource src{true, "/run/nexus/nexus.sock", "0.1.0", "", "", Json::parse(R"([{"name": "ai-agent-default", "status": "ready"}, {"name": "node-fullstack", "status": "not_built"}])")};
   auto checks = doctor_checks(Json::parse(pvm_host), src);
   REQUIRE(find(checks, "nexusd"));
   CHECK(find(checks, "nexusd")->status == "ok");
@@ -78,8 +90,17 @@ TEST_CASE("doctor checks for a PVM host", "[cli][doctor]") {
         "812.4 ns per guest iteration, 0.50 ns native, 1600x (exit status 1, 230 ms)");
   CHECK(find(checks, "guest kernel")->status == "warn");
   CHECK(find(checks, "agent initrd")->status == "ok");
-  CHECK(find(checks, "cgroup")->detail == "cgroup v1");
   CHECK(find(checks, "default isolation")->status == "ok");
+  CHECK(find(checks, "kernel")->detail == "Linux 6.1.0-27-cloud-amd64 x86_64");
+  CHECK(find(checks, "cgroups")->status == "ok");
+  CHECK(find(checks, "cgroups")->detail == "cgroup v1 (hybrid): cpu freezer memory pids");
+  CHECK(find(checks, "user namespaces")->status == "ok");
+  CHECK(find(checks, "ebpf")->status == "ok");
+  CHECK(find(checks, "btf")->status == "ok");
+  CHECK(find(checks, "nftables")->status == "warn");
+  CHECK(find(checks, "nftables")->detail == "the nft program is not installed (apt-get install nftables)");
+  CHECK(find(checks, "disk")->detail == "50.0 GiB free of 100.0 GiB at /var/lib/nexus");
+  CHECK(find(checks, "templates")->detail == "ai-agent-default ready (1 of 2 templates built)");
   CHECK_FALSE(any_failed(checks));
   CHECK(doctor_summary(Json::parse(pvm_host)) ==
         "isolation: auto -> jail, because /dev/kvm runs guest kernel code 1600x slower than native (PVM or software emulation)");
@@ -88,17 +109,68 @@ TEST_CASE("doctor checks for a PVM host", "[cli][doctor]") {
 TEST_CASE("doctor: a microvm default on a host without microVMs fails", "[cli][doctor]") {
   Json host = Json::parse(pvm_host);
   host["isolation"]["default"] = "microvm";
-  auto checks = doctor_checks(host, DoctorSource{true, "s", "0.1.0", "", ""});
+  auto checks = doctor_checks(host, DoctorSource{true, "s", "0.1.0", "", "", nullptr});
   CHECK(find(checks, "default isolation")->status == "fail");
   CHECK(any_failed(checks));
 }
 
 TEST_CASE("doctor: fields missing from the report are tolerated", "[cli][doctor]") {
-  auto checks = doctor_checks(Json{{"microvm", {{"available", true}}}}, DoctorSource{true, "s", "0.1.0", "", ""});
+  auto checks = doctor_checks(Json{{"microvm", {{"available", true}}}}, DoctorSource{true, "s", "0.1.0", "", "", nullptr});
   CHECK(find(checks, "microvm")->status == "ok");
-  CHECK(find(checks, "cgroup")->status == "warn");
+  CHECK(find(checks, "cgroups") == nullptr);  // no system facts, no such lines
+  CHECK(find(checks, "templates") == nullptr);
   CHECK(doctor_summary(Json::object()).rfind("isolation: unknown", 0) == 0);
   CHECK(doctor_checks(Json("garbage"), DoctorSource{}).size() == 1);  // only the daemon check
+}
+
+TEST_CASE("doctor: what a host lacks fails or warns, with the fix", "[cli][doctor]") {
+  Json host = Json::parse(pvm_host);
+  Json& sys = host["system"];
+  sys["kernel"]["release"] = "4.19.0-21-amd64";
+  sys["cgroup"] = Json{{"version", 2}, {"controllers", {"cpu", "memory"}}, {"missing", {"pids", "freezer"}}};
+  sys["userns"] = Json{{"available", false}, {"max", 0}, {"reason", "user.max_user_namespaces is 0 (sysctl -w user.max_user_namespaces=15000)"}};
+  sys["ebpf"] = Json{{"available", false}, {"reason", "loading a TC program was refused (Operation not permitted): run as root (nexusd does)"}};
+  sys["btf"]["available"] = false;
+  sys["disk"]["free_bytes"] = uint64_t{3} << 29;  // 1.5 GiB
+  auto checks = doctor_checks(host, DoctorSource{true, "s", "0.1.0", "", "", Json::parse(R"([{"name": "ai-agent-default", "status": "building"}])")});
+  CHECK(find(checks, "kernel")->status == "fail");
+  CHECK_THAT(find(checks, "kernel")->detail, Catch::Contains("needs 5.10 or later"));
+  CHECK(find(checks, "cgroups")->status == "fail");
+  CHECK_THAT(find(checks, "cgroups")->detail, Catch::Contains("missing controllers pids, freezer"));
+  CHECK(find(checks, "user namespaces")->status == "fail");
+  CHECK_THAT(find(checks, "user namespaces")->detail, Catch::Contains("sysctl -w user.max_user_namespaces"));
+  CHECK(find(checks, "ebpf")->status == "warn");
+  CHECK_THAT(find(checks, "ebpf")->detail, Catch::Contains("nftables backend"));
+  CHECK(find(checks, "btf")->status == "warn");
+  CHECK(find(checks, "disk")->status == "warn");
+  CHECK(find(checks, "templates")->status == "warn");
+  CHECK_THAT(find(checks, "templates")->detail, Catch::Contains("nexus template build ai-agent-default"));
+  CHECK(any_failed(checks));
+  sys["disk"]["free_bytes"] = uint64_t{100} << 20;
+  CHECK(find(doctor_checks(host, DoctorSource{}), "disk")->status == "fail");
+}
+
+TEST_CASE("host facts of this machine are complete", "[cli][doctor]") {
+  // The real /proc and /sys: every fact doctor reads is there, whatever its value here.
+  Json facts = host::system_facts("/var/lib/nexus/does/not/exist");
+  CHECK(facts["disk"]["path"].get<std::string>().find("/does/not/exist") == std::string::npos);  // the nearest existing parent
+  for (const char* k : {"kernel", "cgroup", "userns", "ebpf", "btf", "nftables", "disk"}) CHECK(facts.contains(k));
+  CHECK_FALSE(facts["kernel"]["release"].get<std::string>().empty());
+  CHECK(facts["cgroup"]["version"].is_number_integer());
+  CHECK(facts["disk"]["total_bytes"].get<uint64_t>() > 0);
+  CHECK(facts["ebpf"]["available"].is_boolean());
+  // The figures are this host's own.
+  if (std::ifstream in("/proc/sys/user/max_user_namespaces"); in) {
+    long long max = -1;
+    in >> max;
+    CHECK(facts["userns"]["max"].get<long long>() == max);
+    CHECK(facts["userns"]["available"].get<bool>() == (max > 0));
+  }
+  if (std::ifstream in("/sys/fs/cgroup/cgroup.controllers"); in) {
+    std::string c;
+    while (in >> c) CHECK(std::find(facts["cgroup"]["controllers"].begin(), facts["cgroup"]["controllers"].end(), Json(c)) !=
+                          facts["cgroup"]["controllers"].end());
+  }
 }
 
 TEST_CASE("nexus doctor against nexusd: lines, summary, exit 0", "[cli][doctor]") {

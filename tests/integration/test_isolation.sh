@@ -31,6 +31,13 @@ if [ -x "$VMM" ] && [ -e /dev/kvm ]; then
 else
   note "no $VMM or /dev/kvm: the reason is '$reason'"
 fi
+expect_eq "doctor: every host check is there" "kernel cgroups user namespaces ebpf btf nftables disk templates" \
+  "$(echo "$doc" | jq -r '[.checks[].name | select(IN("kernel", "cgroups", "user namespaces", "ebpf", "btf", "nftables", "disk", "templates"))] | join(" ")')"
+expect_eq "doctor: the disk is measured where nexusd keeps its state" "$ROOT" "$(echo "$doc" | jq -r .host.system.disk.path)"
+expect_eq "doctor: eBPF is available, or the reason is given" true \
+  "$(echo "$doc" | jq '.host.system.ebpf.available == true or (.host.system.ebpf.reason | length > 0)')"
+expect_eq "doctor: the templates line sees the test root's default template" ok \
+  "$(echo "$doc" | jq -r '.checks[] | select(.name == "templates") | .status')"
 human=$("$NEXUS" doctor)
 expect_contains "doctor: one line per check" "warn  microvm" "$human"
 expect_contains "doctor: the daemon check" "ok    nexusd" "$human"
