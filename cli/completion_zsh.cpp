@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `nexus completion zsh`: one _arguments function per group and command of the tree.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "cli/completion.hpp"
@@ -43,6 +45,34 @@ std::string function_name(std::string_view path) {
   return out;
 }
 
+bool is_remote(const ValueCompletion& v) {
+  return !v.kind.empty() && v.kind != "file" && v.kind != "dir" && v.kind != "words";
+}
+
+/// The action for values nexusd has: __nexus_remote_sandbox_ids (written by remote_wrappers).
+std::string remote_function(std::string_view kind) {
+  std::string name = "__nexus_remote_";
+  for (char c : kind) name += c == '-' ? '_' : c;
+  return name;
+}
+
+/// An action is called with compadd options as its arguments: one function per kind.
+std::string remote_wrappers(std::span<const CompletionNode> tree) {
+  std::vector<std::string> kinds;
+  auto add = [&](const ValueCompletion& v) {
+    if (is_remote(v) && std::find(kinds.begin(), kinds.end(), v.kind) == kinds.end())
+      kinds.push_back(v.kind);
+  };
+  for (const CompletionNode& n : tree) {
+    for (const CompletionOption& o : n.options) add(o.values);
+    for (const CompletionPositional& p : n.positionals) add(p.values);
+  }
+  std::string out;
+  for (const std::string& k : kinds)
+    out += fmt::format("{}() {{ __nexus_remote {} \"$@\" }}\n", remote_function(k), k);
+  return out + "\n";
+}
+
 std::string action(const ValueCompletion& v) {
   if (v.kind == "file") return "_files";
   if (v.kind == "dir") return "_files -/";
@@ -51,7 +81,7 @@ std::string action(const ValueCompletion& v) {
     for (size_t i = 0; i < v.words.size(); ++i) out += (i ? " " : "") + v.words[i];
     return out + ")";
   }
-  if (!v.kind.empty()) return "_nexus_remote " + v.kind;
+  if (!v.kind.empty()) return remote_function(v.kind);
   return " ";
 }
 
@@ -145,18 +175,19 @@ constexpr const char* zsh_head = R"SH(#compdef nexus
 # table: do not edit. Sandbox IDs, template names and image references come from nexusd
 # (`nexus __complete KIND`); nothing completes for them when nexusd cannot be reached.
 
-# _nexus_remote KIND: the values of KIND nexusd has, with their descriptions.
-_nexus_remote() {
+# __nexus_remote KIND [COMPADD OPTIONS]: the values of KIND nexusd has, with descriptions.
+__nexus_remote() {
+  local kind=$1 line value description sock=${(Q)opt_args[--socket]:-$_nexus_socket}
   local -a lines values
-  local line value description sock=${(Q)opt_args[--socket]:-$_nexus_socket}
-  lines=(${(f)"$(_call_program $1 ${(q)_nexus_cmd:-nexus} __complete $1 --describe \
+  shift
+  lines=(${(f)"$(_call_program $kind ${(q)_nexus_cmd:-nexus} __complete $kind --describe \
     ${sock:+--socket ${(q)sock}} 2>/dev/null)"})
   for line in $lines; do
     value=${line%%$'\t'*} description=
     [[ $line == *$'\t'* ]] && description=${line#*$'\t'}
     values+=("${value//:/\\:}${description:+:$description}")
   done
-  _describe -t $1 ${1//-/ } values
+  _describe -t $kind ${kind//-/ } values "$@"
 }
 
 )SH";
@@ -165,6 +196,7 @@ _nexus_remote() {
 
 std::string zsh_completion_script(std::span<const CompletionNode> tree) {
   std::string out = zsh_head;
+  out += remote_wrappers(tree);
   for (const CompletionNode& n : tree)
     out += n.command ? command_function(n) : group_function(n, tree);
   // Autoloaded from fpath (as _nexus), the file's text is _nexus's first body: run the
