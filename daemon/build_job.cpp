@@ -54,11 +54,10 @@ void TemplateService::stop_jobs() {
     if (job->worker.joinable()) job->worker.join();
 }
 
-void TemplateService::create(Json body, std::shared_ptr<http::Exchange> ex) {
+void TemplateService::create(Json body, std::string context_tar, std::shared_ptr<http::Exchange> ex) {
   auto name = json_string(body, "name");
   auto text = json_string(body, "nexusfile");
-  auto context64 = json_string(body, "context");
-  for (auto* e : {name ? nullptr : &name.error(), text ? nullptr : &text.error(), context64 ? nullptr : &context64.error()})
+  for (auto* e : {name ? nullptr : &name.error(), text ? nullptr : &text.error()})
     if (e) return reply_error(ex, *e);
   if (auto v = rootfs::validate_template_name(*name); !v) return reply_error(ex, v.error());
   if (text->empty()) return reply_error(ex, Error(Errc::invalid_argument, "field 'nexusfile' is required"));
@@ -77,13 +76,7 @@ void TemplateService::create(Json body, std::shared_ptr<http::Exchange> ex) {
     api_defaults = std::move(*parsed);
   }
   auto plan = std::make_unique<BuildPlan>();
-  if (!context64->empty()) {
-    if (context64->size() > (kMaxContextBytes / 3 + 1) * 4)
-      return reply_error(ex, Error(Errc::too_large, fmt::format("the build context is larger than {} MiB", kMaxContextBytes >> 20)));
-    auto tar = base64_decode(*context64);
-    if (!tar) return reply_error(ex, Error(Errc::invalid_argument, "field 'context' is not base64"));
-    plan->context_tar = std::move(*tar);
-  }
+  plan->context_tar = std::move(context_tar);
   bool dry_run = body.value("dry_run", false);
   Json base_info;
   if (file->base.kind == rootfs::NexusfileBase::Kind::image) {

@@ -2,6 +2,8 @@
 // Template listing and builds.
 #include "daemon/template_service.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/log.hpp"
@@ -16,7 +18,21 @@ namespace nexus::daemon {
 namespace {
 constexpr const char* kLog = "daemon.template";
 constexpr size_t kMaxBuildBody = (kMaxContextBytes / 3 + 1) * 4 + 2 * 1024 * 1024;
+constexpr size_t kMaxParses = 2;  // build request bodies parsed at once
 }
+
+// A build request carries its context (up to 256 MiB, as base64): parsing the JSON and
+// decoding it takes seconds, so it runs on a thread of its own and create() continues on the
+// loop thread with the decoded tar.
+struct TemplateService::BodyParse {
+  std::thread worker;
+  std::unique_ptr<uv::Async> done;
+  std::shared_ptr<http::Exchange> ex;
+  std::string body;
+  Result<Json> json = Json::object();
+  std::optional<std::string> context;  // decoded; nullopt when the field was not base64
+  bool too_large = false;
+};
 
 TemplateService::TemplateService(uv::Loop& loop, const DaemonConfig& config,
                                  std::function<size_t(const std::string&)> users)
@@ -24,7 +40,11 @@ TemplateService::TemplateService(uv::Loop& loop, const DaemonConfig& config,
   clean_build_leftovers(config_);
 }
 
-TemplateService::~TemplateService() { stop_jobs(); }
+TemplateService::~TemplateService() {
+  stop_jobs();
+  for (auto& p : parses_)
+    if (p->worker.joinable()) p->worker.join();
+}
 
 Json TemplateService::to_json(const std::string& name, const rootfs::TemplateInfo* built) const {
   const auto* def = rootfs::find_seeded_template(name);
@@ -63,6 +83,46 @@ Result<Json> TemplateService::describe(const std::string& name) {
   return to_json(name, nullptr);
 }
 
+void TemplateService::parse_create_body(std::string body, std::shared_ptr<http::Exchange> ex) {
+  if (parses_.size() >= kMaxParses)  // each holds a body of up to ~350 MB
+    return reply_error(ex, Error(Errc::unavailable, fmt::format("{} build requests are being received; try again", parses_.size())));
+  auto p = std::make_shared<BodyParse>();
+  p->ex = std::move(ex);
+  p->body = std::move(body);
+  BodyParse* raw = p.get();
+  p->done = std::make_unique<uv::Async>(loop_, [this, raw] {
+    auto it = std::find_if(parses_.begin(), parses_.end(), [raw](const auto& q) { return q.get() == raw; });
+    if (it == parses_.end()) return;
+    std::shared_ptr<BodyParse> q = *it;
+    parses_.erase(it);
+    q->worker.join();
+    if (!q->json || !q->json->is_object())
+      return reply_error(q->ex, 400, "invalid_argument", "the body must be a JSON object");
+    if (q->too_large)
+      return reply_error(q->ex, Error(Errc::too_large, fmt::format("the build context is larger than {} MiB", kMaxContextBytes >> 20)));
+    if (!q->context) return reply_error(q->ex, Error(Errc::invalid_argument, "field 'context' must be a base64 string (a tar)"));
+    create(std::move(*q->json), std::move(*q->context), q->ex);
+  });
+  parses_.push_back(p);
+  p->worker = std::thread([raw] {
+    if (!raw->body.empty()) raw->json = parse_json(raw->body);
+    std::string().swap(raw->body);
+    raw->context = std::string();
+    if (raw->json && raw->json->is_object())
+      if (auto c = raw->json->find("context"); c != raw->json->end() && !c->is_null()) {
+        if (!c->is_string()) {
+          raw->context.reset();
+        } else {
+          const std::string& text = c->get_ref<const std::string&>();
+          if (text.size() > (kMaxContextBytes / 3 + 1) * 4) raw->too_large = true;
+          else raw->context = base64_decode(text);
+        }
+        raw->json->erase("context");
+      }
+    raw->done->send();
+  });
+}
+
 void TemplateService::handle(const std::vector<std::string>& parts, std::shared_ptr<http::Exchange> ex) {
   const auto& method = ex->request().method;
   if (parts.size() == 3) {
@@ -70,11 +130,7 @@ void TemplateService::handle(const std::vector<std::string>& parts, std::shared_
       // The context travels base64 in the JSON body: 4/3 of its bound, plus the Nexusfile.
       return ex->read_body(kMaxBuildBody, [this, ex](Result<std::string> body) {
         if (!body) return;  // the server answered 413, or the client went away
-        auto j = body->empty() ? Result<Json>(Json::object()) : parse_json(*body);
-        body->clear();
-        body->shrink_to_fit();
-        if (!j || !j->is_object()) return reply_error(ex, 400, "invalid_argument", "the body must be a JSON object");
-        create(std::move(*j), ex);
+        parse_create_body(std::move(*body), ex);
       });
     }
     if (method != "GET") return reply_error(ex, 405, "method_not_allowed", "use GET or POST");

@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,7 +58,10 @@ class TemplateService {
   std::string start_job(const std::string& name, const Json& steps, std::unique_ptr<BuildPlan> plan,
                         const std::vector<std::string>& warnings);
 
-  void create(Json body, std::shared_ptr<http::Exchange> ex);
+  struct BodyParse;
+  void parse_create_body(std::string body, std::shared_ptr<http::Exchange> ex);
+  /// POST /v1/templates with its body parsed and "context" already decoded (and removed).
+  void create(Json body, std::string context_tar, std::shared_ptr<http::Exchange> ex);
   void patch(const std::string& name, std::shared_ptr<http::Exchange> ex);
   void remove(const std::string& name, std::shared_ptr<http::Exchange> ex);
   Result<void> refuse_if_busy(const std::string& name, const char* doing) const;
@@ -75,6 +79,7 @@ class TemplateService {
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // builds, by id
   std::map<std::string, std::string> running_;               // template name -> running build id
   std::deque<std::string> finished_;                         // ids of ended jobs, oldest first
+  std::vector<std::shared_ptr<BodyParse>> parses_;           // build requests being parsed
 };
 
 }  // namespace nexus::daemon

@@ -135,6 +135,13 @@ check "the old tree is intact" test -f "$ROOT/templates/tpl/rootfs/built.txt"
 out=$(api POST /v1/templates "$(jq -n --arg nf "$(printf 'FROM %s\nRUN true\nBOGUS x\n' "$IMAGE")" '{name: "bad", nexusfile: $nf}')")
 expect_eq "syntax error is 400" 400 "$(echo "$out" | tail -1)"
 expect_eq "the error has the line" 3 "$(echo "$out" | head -1 | jq -r .error.line)"
+out=$(api POST /v1/templates "$(jq -n --arg nf "FROM $IMAGE" '{name: "bad", nexusfile: $nf, context: "not base64!"}')")
+expect_eq "a context that is not base64 is 400" "400 field 'context' must be a base64 string (a tar)" \
+  "$(echo "$out" | tail -1) $(echo "$out" | head -1 | jq -r .error.message)"
+out=$(api POST /v1/templates "$(jq -n --arg nf "FROM $IMAGE" '{name: "bad", nexusfile: $nf, context: 42}')")
+expect_eq "a context that is not a string is 400" 400 "$(echo "$out" | tail -1)"
+out=$(api POST /v1/templates '[1, 2]')
+expect_eq "a body that is not an object is 400" 400 "$(echo "$out" | tail -1)"
 
 # --- PATCH defaults
 out=$(api PATCH /v1/templates/tpl '{"defaults": {"cpus": 2, "env": {"EXTRA": null, "NEW": "v"}}}')
