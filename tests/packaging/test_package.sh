@@ -156,11 +156,13 @@ apt_install() {
   in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" "$pkg" \
     >>"$WORK/apt.log" 2>&1
 }
-if apt_install --no-download; then
-  ok "apt installs the package with its dependencies from the host's cache (offline)"
-elif apt_install; then
-  ok "apt installs the package, downloading dependencies the host's cache lacks"
-  grep '^Get:' "$WORK/apt.log" | sed 's/^/# downloaded: /' 
+if apt_install; then
+  fetched=$(grep -cE '^Get:[0-9]+ (https?|ftp)://' "$WORK/apt.log")
+  if [ "$fetched" = 0 ]; then
+    ok "apt installs the package with its dependencies, all from the host's cache (offline)"
+  else
+    ok "apt installs the package, downloading $fetched dependencies the host's cache lacks"
+  fi
 else
   tail -n 20 "$WORK/apt.log" | sed 's/^/# apt: /'
   skip "apt could not get the package's dependencies (offline, and the host's apt cache lacks some)"
