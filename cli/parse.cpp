@@ -117,7 +117,8 @@ struct BuiltApp {
 void build_app(BuiltApp& built) {
   CLI::App& app = built.app;
   app.set_version_flag("--version", "nexus " NEXUS_VERSION, "Print the version and exit");
-  app.footer(exit_status_help);
+  app.footer(std::string("Shell completion: nexus completion bash|zsh|fish (nexus-completion(1)). Manual: man nexus.\n\n") +
+             exit_status_help);
   app.require_subcommand(1);
   app.fallthrough();
   for (const ArgSpec& g : global_args()) built.globals.push_back({add_arg(app, g), &g});
