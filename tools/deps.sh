@@ -6,7 +6,7 @@ NEXUS_BUILD_DEPS=(
   meson ninja-build g++ pkg-config
   libuv1-dev node-llhttp nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev
   libseccomp-dev libsqlite3-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev
-  libsystemd-dev catch2
+  libsystemd-dev catch2 clang libbpf-dev bpftool
 )
 NEXUS_BUILD_DEPS+=(libtomlplusplus-dev)  # nexusd.toml
 NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates erofs-utils e2fsprogs)
