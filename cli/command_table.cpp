@@ -143,6 +143,7 @@ const std::vector<CommandSpec>& table() {
         int_option("--memory", "memory", "MiB", "Default memory of its sandboxes in MiB (64-65536)"),
         int_option("--ttl", "ttl", "MINUTES", "Default idle timeout of its sandboxes"),
         env_option("Default environment variable of its sandboxes (repeatable; over the file's ENV)"),
+        text_option("--restart", "restart", "POLICY", "Restart policy of its start command: never, on-failure[:N], always"),
         ArgSpec{"--detach", "detach", ArgKind::flag, {}, "Print the build ID and return", false, ArgCheck::none, {}},
         ArgSpec{"--json", "json", ArgKind::flag, {}, "Print the build events as JSON lines",
                 false, ArgCheck::none, {}},

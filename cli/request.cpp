@@ -121,6 +121,7 @@ Result<void> build_template_from_file(const Invocation& inv, const CommandEnv& e
   if (inv.has("memory")) defaults["memory_mib"] = int_value(inv, "memory");
   if (inv.has("ttl")) defaults["ttl_seconds"] = static_cast<long long>(int_value(inv, "ttl")) * 60;
   if (inv.has("env")) defaults["env"] = env_object(inv.list("env"));
+  if (inv.has("restart")) defaults["restart"] = inv.get("restart");  // nexusd validates it
   Json body = {{"name", cmd.subject}, {"nexusfile", std::move(*text)}};
   if (!defaults.empty()) body["defaults"] = defaults;
   cmd.request = {"POST", "/v1/templates", std::move(body)};
@@ -175,7 +176,7 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
         NEXUS_TRY(build_template_from_file(inv, env, cmd));
         break;
       }
-      for (const char* opt : {"context", "cpus", "memory", "ttl", "env"})
+      for (const char* opt : {"context", "cpus", "memory", "ttl", "env", "restart"})
         if (inv.has(opt)) return fail(Errc::invalid_argument, fmt::format("--{} needs -f NEXUSFILE", opt));
       cmd.request = {"POST", "/v1/templates/" + encode_path_segment(cmd.subject) + "/build",
                      Json::object()};

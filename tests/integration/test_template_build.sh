@@ -60,7 +60,7 @@ RUN id -un > /home/app/as_user.txt && pwd > /home/app/cwd.txt
 CMD ["/bin/sleep", "3600"]
 NF
 
-"$NEXUS" template build tpl -f "$CTX/Nexusfile" --memory 256 --env EXTRA=1 --json >"$WORK/build.jsonl"; rc=$?
+"$NEXUS" template build tpl -f "$CTX/Nexusfile" --memory 256 --env EXTRA=1 --restart always --json >"$WORK/build.jsonl"; rc=$?
 expect_eq "template build -f exits 0" 0 "$rc"
 expect_eq "the first event is build with the steps" "build 9 FROM $IMAGE" \
   "$(head -1 "$WORK/build.jsonl" | jq -r '"\(.type) \(.steps | length) \(.steps[0].text)"')"
@@ -90,6 +90,10 @@ expect_eq "defaults: user, workdir, start command, memory" 'app /srv/app ["/bin/
 expect_eq "defaults: env from the image, the file and the CLI" "yes hello 1" \
   "$(echo "$show" | jq -r '"\(.defaults.env.FROM_IMAGE) \(.defaults.env.GREETING) \(.defaults.env.EXTRA)"')"
 expect_contains "plain show lists the user" "app" "$("$NEXUS" template show tpl)"
+expect_eq "defaults: --restart" always "$(echo "$show" | jq -r .defaults.restart.policy)"
+out=$("$NEXUS" template build tpl2 -f "$CTX/Nexusfile" --restart sometimes 2>&1); rc=$?
+expect_eq "a bad --restart is refused (exit 1)" 1 "$rc"
+expect_contains "... naming the policy" "invalid restart policy 'sometimes'" "$out"
 
 # --- a sandbox from the template
 SB=$(new_sandbox -t tpl --isolation jail)
