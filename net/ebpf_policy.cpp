@@ -37,6 +37,27 @@ int capture_print(enum libbpf_print_level level, const char* format, va_list arg
   return 0;
 }
 
+// Captures what libbpf prints while it lives (libbpf's callback is process-wide).
+class LogCapture {
+ public:
+  LogCapture() : lock_(g_log_mutex) {
+    g_log_sink = &text_;
+    previous_ = libbpf_set_print(capture_print);
+  }
+  ~LogCapture() {
+    libbpf_set_print(previous_);
+    g_log_sink = nullptr;
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  const std::string& text() const { return text_; }
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+  std::string text_;
+  libbpf_print_fn_t previous_ = nullptr;
+};
+
 std::string tail(std::string_view s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\0')) s.remove_suffix(1);
   if (s.size() <= kLogTail) return std::string(s);
@@ -80,23 +101,18 @@ Result<std::unique_ptr<EbpfPolicy>> EbpfPolicy::attach(int ifindex, const RuleSe
   std::unique_ptr<EbpfPolicy> self(new EbpfPolicy());
   self->ifindex_ = ifindex;
 
+  // The verifier's log is kept only when a load fails (libbpf then retries with logging on).
   std::string verifier_log(1 << 20, '\0');
-  std::string libbpf_log;
   {
-    std::lock_guard lock(g_log_mutex);
-    g_log_sink = &libbpf_log;
-    auto previous = libbpf_set_print(capture_print);
+    LogCapture capture;
     LIBBPF_OPTS(bpf_object_open_opts, opts, .kernel_log_buf = verifier_log.data(),
                 .kernel_log_size = verifier_log.size());
     self->skel_ = nx_policy__open_opts(&opts);
     int err = self->skel_ ? nx_policy__load(self->skel_) : -errno;
-    libbpf_set_print(previous);
-    g_log_sink = nullptr;
-    if (!self->skel_) return fail(bpf_error(err, "opening the policy program").wrap(tail(libbpf_log)));
-    if (err) {
+    if (!self->skel_ || err) {
       std::string log = tail(verifier_log.c_str());
-      if (log.empty()) log = tail(libbpf_log);
-      Error e = bpf_error(err, "loading the policy program");
+      if (log.empty()) log = tail(capture.text());
+      Error e = bpf_error(err, self->skel_ ? "loading the policy program" : "opening the policy program");
       return fail(Error(e.code(), fmt::format("{}; log:\n{}", e.message(), log)));
     }
   }
@@ -108,6 +124,7 @@ Result<std::unique_ptr<EbpfPolicy>> EbpfPolicy::attach(int ifindex, const RuleSe
 }
 
 Result<void> EbpfPolicy::attach_hooks() {
+  LogCapture capture;
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_,
               .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
   int err = bpf_tc_hook_create(&hook);
@@ -129,7 +146,8 @@ Result<void> EbpfPolicy::attach_hooks() {
     if (err) {
       Error e = bpf_error(err, fmt::format("attaching to the TC {} hook of ifindex {}", h.name, ifindex_));
       if (err == -EEXIST) e = Error(Errc::already_exists, e.message() + ": a Nexus policy is attached there already");
-      (void)detach();
+      else if (!capture.text().empty()) e = Error(e.code(), e.message() + "; libbpf: " + tail(capture.text()));
+      (void)detach_locked();
       return fail(std::move(e));
     }
     *h.attached = true;
@@ -140,6 +158,11 @@ Result<void> EbpfPolicy::attach_hooks() {
 EbpfPolicy::~EbpfPolicy() { (void)detach(); }
 
 Result<void> EbpfPolicy::detach() {
+  LogCapture capture;  // ENOENT and the like are expected here; libbpf need not print them
+  return detach_locked();
+}
+
+Result<void> EbpfPolicy::detach_locked() {
   Result<void> result;
   auto keep_first = [&](Error e) {
     if (result) result = fail(std::move(e));

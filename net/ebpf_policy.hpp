@@ -82,6 +82,7 @@ class EbpfPolicy {
   Result<void> write_generation(uint32_t gen, const CompiledPolicy& policy);
   Result<void> delete_entries(uint32_t gen, const CompiledPolicy& policy);
   Result<void> attach_hooks();
+  Result<void> detach_locked();  ///< detach() while libbpf's output is being captured
   Result<Counter> read_counter(int map_fd, uint32_t slot) const;
   Result<void> zero_counters(uint32_t parity);
 
