@@ -334,6 +334,7 @@ Result<PolicyStats> EbpfPolicy::stats() const {
   std::pair<uint32_t, Counter*> slots[] = {
       {NX_STAT_EGRESS_DEFAULT, &s.egress_default}, {NX_STAT_INGRESS_DEFAULT, &s.ingress_default},
       {NX_STAT_EGRESS_REPLY, &s.egress_reply},     {NX_STAT_INGRESS_REPLY, &s.ingress_reply},
+      {NX_STAT_RELATED, &s.related},
       {NX_STAT_ARP, &s.arp},                       {NX_STAT_NDP, &s.ndp},
       {NX_STAT_NON_IP, &s.non_ip},                 {NX_STAT_FRAGMENT, &s.fragment},
       {NX_STAT_MALFORMED, &s.malformed},

@@ -40,6 +40,7 @@ struct RuleCounter {
 struct PolicyStats {
   Counter egress_default, ingress_default;  ///< no rule matched: the direction's default
   Counter egress_reply, ingress_reply;      ///< passed as replies of flows the other side opened
+  Counter related;                          ///< ICMP errors about a tracked flow, passed
   Counter arp, ndp;                         ///< passed without rules
   Counter non_ip, fragment, malformed;      ///< dropped without rules
 };

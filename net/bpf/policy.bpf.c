@@ -6,7 +6,7 @@
  *
  * Per packet: ARP and IPv6 neighbour discovery pass; other non-IP, fragments and malformed
  * headers are dropped. A packet that answers a flow the other direction opened (the conntrack
- * LRU) passes. Otherwise the LPM trie of the active generation gives the rules covering the
+ * LRU) passes, and so does an ICMP error quoting a tracked flow. Otherwise the LPM trie of the active generation gives the rules covering the
  * remote address in decision order; the first whose protocol and destination port match decides;
  * no match gives the direction's default action. Allowed packets open or refresh their flow.
  * Layout of the maps: policy_abi.h; the reasoning: net/README.md. */
@@ -74,12 +74,18 @@ enum parse_result { P_IP = 0, P_ARP, P_NDP, P_NON_IP, P_FRAGMENT, P_MALFORMED };
 struct pkt {
   __u8 family;
   __u8 proto;
-  __u8 trackable; /* tcp, udp, icmp echo */
-  __u8 pad;
+  __u8 trackable;  /* tcp, udp, icmp echo */
+  __u8 icmp_error; /* an ICMP error quoting a tcp/udp/echo packet: the inner_* fields are set */
   __u16 sport; /* host order; for ICMP echo sport = dport = identifier */
   __u16 dport;
   __u8 saddr[16];
   __u8 daddr[16];
+  /* The packet an ICMP error quotes (it went the other way). */
+  __u8 inner_proto;
+  __u16 inner_sport;
+  __u16 inner_dport;
+  __u8 inner_saddr[16];
+  __u8 inner_daddr[16];
 };
 
 struct ip4 { /* the fields of struct iphdr we need, without bitfields */
@@ -111,6 +117,46 @@ static __always_inline void count(void* map, __u32 slot, struct __sk_buff* skb) 
   c->bytes += skb->len;
 }
 
+/* The ports (or the echo identifier) of a quoted tcp/udp/echo header at `off`; 0 if none. */
+static __always_inline int parse_quoted_l4(struct __sk_buff* skb, __u32 off, struct pkt* p) {
+  __u16 w[3];
+  if (p->inner_proto == IPPROTO_TCP || p->inner_proto == IPPROTO_UDP) {
+    if (bpf_skb_load_bytes(skb, off, w, 4)) return 0;
+    p->inner_sport = bpf_ntohs(w[0]);
+    p->inner_dport = bpf_ntohs(w[1]);
+    return 1;
+  }
+  if (p->inner_proto == IPPROTO_ICMP || p->inner_proto == IPPROTO_ICMPV6) {
+    if (bpf_skb_load_bytes(skb, off, w, 6)) return 0;
+    __u8 t = (__u8)(bpf_ntohs(w[0]) >> 8);
+    if (t != 8 && t != 0 && t != 128 && t != 129) return 0;
+    p->inner_sport = p->inner_dport = bpf_ntohs(w[2]);
+    return 1;
+  }
+  return 0;
+}
+
+/* ICMP destination unreachable / time exceeded / parameter problem (and ICMPv6 packet too big):
+ * the quoted header after the 8-byte ICMP header names the flow. */
+static __always_inline void parse_icmp_error(struct __sk_buff* skb, __u32 off, struct pkt* p) {
+  if (p->family == 4) {
+    struct ip4 in;
+    if (bpf_skb_load_bytes(skb, off, &in, sizeof(in))) return;
+    if ((in.vihl >> 4) != 4 || (in.vihl & 0xf) < 5) return;
+    p->inner_proto = in.protocol;
+    __builtin_memcpy(p->inner_saddr, in.saddr, 4);
+    __builtin_memcpy(p->inner_daddr, in.daddr, 4);
+    p->icmp_error = parse_quoted_l4(skb, off + (in.vihl & 0xf) * 4, p);
+  } else {
+    struct ip6 in;
+    if (bpf_skb_load_bytes(skb, off, &in, sizeof(in))) return;
+    p->inner_proto = in.nexthdr; /* quoted extension headers: not followed */
+    __builtin_memcpy(p->inner_saddr, in.saddr, 16);
+    __builtin_memcpy(p->inner_daddr, in.daddr, 16);
+    p->icmp_error = parse_quoted_l4(skb, off + sizeof(in), p);
+  }
+}
+
 static __always_inline int parse_l4(struct __sk_buff* skb, __u32 off, struct pkt* p) {
   if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
     __u16 ports[2];
@@ -125,6 +171,11 @@ static __always_inline int parse_l4(struct __sk_buff* skb, __u32 off, struct pkt
     if (bpf_skb_load_bytes(skb, off, type_code, sizeof(type_code))) return P_MALFORMED;
     __u8 t = type_code[0];
     if (p->proto == IPPROTO_ICMPV6 && t >= 133 && t <= 137) return P_NDP;
+    int error = p->proto == IPPROTO_ICMP ? (t == 3 || t == 11 || t == 12) : (t >= 1 && t <= 4);
+    if (error) {
+      parse_icmp_error(skb, off + 8, p);
+      return P_IP;
+    }
     int echo = p->proto == IPPROTO_ICMP ? (t == 8 || t == 0) : (t == 128 || t == 129);
     if (echo) {
       __u16 ident;
@@ -236,6 +287,26 @@ static __always_inline int handle(struct __sk_buff* skb, __u8 dir) {
   if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6) ck.rport = 0;
 
   __u64 now = bpf_ktime_get_ns();
+  if (p.icmp_error) {
+    /* The quoted packet went the other way: on ingress the sandbox sent it. */
+    struct nx_ct_key ik = {.family = p.family, .proto = p.inner_proto};
+    if (dir == NX_DIR_INGRESS) {
+      ik.lport = p.inner_sport; ik.rport = p.inner_dport;
+      __builtin_memcpy(ik.laddr, p.inner_saddr, 16);
+      __builtin_memcpy(ik.raddr, p.inner_daddr, 16);
+    } else {
+      ik.lport = p.inner_dport; ik.rport = p.inner_sport;
+      __builtin_memcpy(ik.laddr, p.inner_daddr, 16);
+      __builtin_memcpy(ik.raddr, p.inner_saddr, 16);
+    }
+    if (p.inner_proto == IPPROTO_ICMP || p.inner_proto == IPPROTO_ICMPV6) ik.rport = 0;
+    struct nx_ct_value* rel = bpf_map_lookup_elem(&nx_conntrack, &ik);
+    if (rel && now - rel->last_seen_ns < ct_timeout(p.inner_proto)) {
+      count(&nx_stats, NX_STAT_RELATED, skb);
+      return NX_PASS;
+    }
+  }
+
   struct nx_ct_value* ct = 0;
   if (p.trackable) {
     ct = bpf_map_lookup_elem(&nx_conntrack, &ck);

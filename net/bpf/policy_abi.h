@@ -71,6 +71,7 @@ enum nx_stat {
   NX_STAT_NON_IP,               /* other ethertypes, dropped */
   NX_STAT_FRAGMENT,             /* IPv4 fragments and IPv6 fragment headers, dropped */
   NX_STAT_MALFORMED,            /* truncated headers, too many extension headers, dropped */
+  NX_STAT_RELATED,              /* ICMP errors about a tracked flow, passed */
   NX_STAT_COUNT
 };
 

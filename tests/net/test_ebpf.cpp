@@ -436,6 +436,26 @@ TEST_CASE("ICMP allow and deny, out and in") {
   CHECK(name(ping(false, kSandbox6, default_counts(*policy, Direction::ingress))) == std::string("dropped"));
 }
 
+TEST_CASE("ICMP errors about the sandbox's own flows come back (port unreachable, both families)") {
+  auto policy = attach(RuleSet{});
+  auto related = [&] { return policy->stats()->related.packets; };
+  for (const char* ip : {kHost4, kHost6}) {
+    INFO(ip);
+    uint64_t before = related();
+    Addr a = addr(ip, 5999);  // nothing listens: the host answers port unreachable
+    UniqueFd c(g_topo.sandbox_socket(a.family(), SOCK_DGRAM | SOCK_NONBLOCK));
+    REQUIRE(::connect(c.get(), reinterpret_cast<sockaddr*>(&a.ss), a.len) == 0);
+    REQUIRE(::send(c.get(), "x", 1, 0) == 1);
+    pollfd p{c.get(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);  // POLLERR: the error reached the socket
+    char buf[8];
+    CHECK(::recv(c.get(), buf, sizeof(buf), 0) == -1);
+    CHECK(errno == ECONNREFUSED);
+    CHECK(related() == before + 1);
+  }
+  CHECK(policy->stats()->ingress_default.packets == 0);
+}
+
 TEST_CASE("ingress: default deny, an allow rule opens one port; replies to it pass egress denies") {
   auto policy = attach(ruleset({"--id in-8080 --direction ingress --cidr 198.51.100.0/24 --proto tcp --ports 8080 --action allow",
                                 "--id out-none --direction egress --cidr 198.51.100.1/32 --proto tcp --action deny"}));
