@@ -133,7 +133,7 @@ std::optional<std::string> check_registry_host(std::string_view v) {
 }
 
 // The table of keys: section, key, how it is read and checked. Keep it in step with
-// add_command_line_options() and docs/man/nexusd.toml.5.scd.
+// add_command_line_options() and man/nexusd.toml.5.scd.
 const std::vector<SectionSpec>& sections() {
   static const std::vector<SectionSpec> table = {
       {"daemon",

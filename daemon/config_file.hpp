@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // nexusd's settings: the configuration file (nexusd.toml, read with toml++) and the command
-// line over it. Every key is documented, with its default, in docs/man/nexusd.toml.5.scd.
+// line over it. Every key is documented, with its default, in man/nexusd.toml.5.scd.
 #pragma once
 
 #include <cstdint>

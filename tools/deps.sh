@@ -21,7 +21,7 @@ NEXUS_TEST_DEPS+=(openssl)
 NEXUS_DEB_DEPS=(debhelper dpkg-dev lintian rsync); NEXUS_TEST_DEPS+=("${NEXUS_DEB_DEPS[@]}")
 # The benchmark peers of `nexus image pull` (not used by Nexus itself).
 NEXUS_BENCH_DEPS=(skopeo umoci)
-NEXUS_BUILD_DEPS+=(scdoc)  # docs/man: the man pages
+NEXUS_BUILD_DEPS+=(scdoc)  # man: the man pages
 NEXUS_TEST_DEPS+=(zsh fish bash-completion)  # the completion tests run in each shell
 # The E2B SDK needs Node >= 20.18.1; Debian 12 ships 18. nexus_ensure_node takes Debian's
 # node and npm, and when that node is too old, the official Node build from the npm registry

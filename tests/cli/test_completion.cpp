@@ -162,12 +162,13 @@ TEST_CASE("nexus completion SHELL prints the script; a bad shell is a usage erro
   CHECK(help.out.find("Usage: nexus completion SHELL") != std::string::npos);
 }
 
-TEST_CASE("the help of nexus is the table's alone", "[completion]") {
+TEST_CASE("the help of nexus: the table's commands, and a pointer to nexus completion", "[completion]") {
   Captured c;
   CHECK(run(c, {"--help"}) == exit_ok);
   CHECK(c.out.find("sandbox") != std::string::npos);
-  CHECK(c.out.find("__complete") == std::string::npos);
-  CHECK(c.out.find("completion") == std::string::npos);
+  CHECK(c.out.find("__complete") == std::string::npos);  // hidden
+  CHECK(c.out.find("\n  completion ") == std::string::npos);  // not listed as a command
+  CHECK(c.out.find("Shell completion: nexus completion bash|zsh|fish") != std::string::npos);
 }
 
 TEST_CASE("__complete: values from nexusd, one per line", "[completion]") {

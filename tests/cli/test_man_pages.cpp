@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The man pages (docs/man/*.scd) against the CLI's command table: every command has a
+// The man pages (man/*.scd) against the CLI's command table: every command has a
 // section in its group's page (nexus-sandbox(1): "## create"; a top-level command has a page
 // of its own), and that section has an entry for each of the command's options (every
 // name, short and long, with its value's name) and positionals. An entry for an option the
@@ -26,7 +26,7 @@ using Lines = std::vector<std::string>;
 
 std::string man_dir() {
   const char* dir = std::getenv("NEXUS_MAN_DIR");
-  return dir ? dir : "docs/man";
+  return dir ? dir : "man";
 }
 
 std::optional<Lines> read_page(const std::string& name) {

@@ -6,9 +6,9 @@
 # full). A shell that is not installed makes the test skipped (77) once the others pass.
 . "$(dirname "$0")/lib.sh"
 require_env
-: "${COMPLETION_BASH:=$NEXUS_BIN_DIR/cli/completions/nexus}"
-: "${COMPLETION_ZSH:=$NEXUS_BIN_DIR/cli/completions/_nexus}"
-: "${COMPLETION_FISH:=$NEXUS_BIN_DIR/cli/completions/nexus.fish}"
+: "${COMPLETION_BASH:=$NEXUS_BIN_DIR/completions/nexus}"
+: "${COMPLETION_ZSH:=$NEXUS_BIN_DIR/completions/_nexus}"
+: "${COMPLETION_FISH:=$NEXUS_BIN_DIR/completions/nexus.fish}"
 export COMPLETION_BASH COMPLETION_ZSH COMPLETION_FISH
 . "$(dirname "$0")/../cli/test_completion_drivers.sh"
 for f in "$COMPLETION_BASH" "$COMPLETION_ZSH" "$COMPLETION_FISH"; do
