@@ -4,13 +4,8 @@
 #include "cli/local_probe.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -18,12 +13,11 @@
 
 #include <fmt/format.h>
 
+#include "common/bounded_run.hpp"
 #include "common/host_facts.hpp"
 #include "common/strings.hpp"
 #include "common/unique_fd.hpp"
 #include "nexus_config.h"
-
-extern char** environ;
 
 namespace nexus::cli {
 namespace {
@@ -54,62 +48,18 @@ struct ProbeRun {
   std::string why_not;
 };
 
-/// Run argv (stdout captured, stderr dropped) for at most timeout_ms; killed after that.
-ProbeRun run_bounded(const std::vector<std::string>& args, int timeout_ms) {
-  const std::string& vmm = args.at(0);
+/// common/bounded_run's outcome as the probe report wants it: ran, or why not.
+ProbeRun run_for_report(const std::vector<std::string>& args, int timeout_ms) {
   ProbeRun r;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    r.why_not = fmt::format("pipe: {}", std::strerror(errno));
-    return r;
-  }
-  UniqueFd rd(fds[0]), wr(fds[1]);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, vmm.c_str(), &fa, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  wr.reset();
-  if (rc != 0) {
-    r.why_not = fmt::format("cannot run '{}': {}", vmm, std::strerror(rc));
-    return r;
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  bool timed_out = false;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{rd.get(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::read(rd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (r.out.size() < 64 * 1024) r.out.append(buf, static_cast<size_t>(n));
-  }
-  if (timed_out) (void)::kill(-pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out) {
-    r.why_not = fmt::format("'{} {}' did not finish within {} s (killed)", vmm, args.size() > 1 ? args[1] : "", timeout_ms / 1000);
-  } else if (!WIFEXITED(status)) {
-    r.why_not = fmt::format("'{} {}' was killed by signal {}", vmm, args.size() > 1 ? args[1] : "", WTERMSIG(status));
-  } else {
+  auto run = run_bounded(args, static_cast<uint64_t>(timeout_ms));
+  std::string what = args.size() > 1 ? fmt::format("'{} {}'", args[0], args[1]) : fmt::format("'{}'", args[0]);
+  if (!run) r.why_not = run.error().message();
+  else if (run->timed_out) r.why_not = fmt::format("{} did not finish within {} s (killed)", what, timeout_ms / 1000);
+  else if (run->signal != 0) r.why_not = fmt::format("{} was killed by signal {}", what, run->signal);
+  else {
     r.ran = true;
-    r.exit_code = WEXITSTATUS(status);
+    r.exit_code = run->exit_code;
+    r.out = std::move(run->out);
   }
   return r;
 }
@@ -132,7 +82,7 @@ std::string default_guest_kernel(const std::string& root_dir) {
   scripts.push_back(fmt::format("{}/nexus/build-guest-kernel", NEXUS_LIBEXECDIR));
   for (const auto& script : scripts) {
     if (::access(script.c_str(), X_OK) != 0) continue;
-    auto run = run_bounded({script, "--print-path", "--cache-dir", cache_dir}, kPrintPathTimeoutMs);
+    auto run = run_for_report({script, "--print-path", "--cache-dir", cache_dir}, kPrintPathTimeoutMs);
     if (!run.ran) continue;
     auto lines = split(run.out, '\n');
     for (auto it = lines.rbegin(); it != lines.rend(); ++it)
@@ -186,7 +136,7 @@ Json local_host_report(std::string& note) {
   std::string initrd = locate("NEXUS_AGENT_INITRD", "guest-agent/agent-initrd.cpio", "agent-initrd.cpio");
   std::string kernel = default_guest_kernel(root);
   ProbeRun run;
-  if (::access(vmm.c_str(), X_OK) == 0) run = run_bounded({vmm, "--probe", "--json"}, kProbeTimeoutMs);
+  if (::access(vmm.c_str(), X_OK) == 0) run = run_for_report({vmm, "--probe", "--json"}, kProbeTimeoutMs);
   else run.why_not = fmt::format("nexus-vmm is not installed at '{}'", vmm);
   Json probe = probe_report(run.out, run.exit_code, run.ran, run.why_not);
   note = "nexusd is not running: probed this host directly (paths are nexusd's defaults)";

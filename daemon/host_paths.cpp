@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "common/strings.hpp"
-#include "daemon/microvm/bounded_run.hpp"
+#include "common/bounded_run.hpp"
 #include "nexus_config.h"
 
 namespace nexus::daemon {
@@ -87,7 +87,7 @@ std::string find_guest_kernel(const std::string& flag, const std::string& root_d
   scripts.push_back(libexec("build-guest-kernel"));
   for (const auto& script : scripts) {
     if (::access(script.c_str(), X_OK) != 0) continue;
-    auto run = microvm::run_bounded({script, "--print-path", "--cache-dir", cache_dir}, kPrintPathTimeoutMs);
+    auto run = run_bounded({script, "--print-path", "--cache-dir", cache_dir}, kPrintPathTimeoutMs);
     if (!run || run->timed_out) continue;
     // Exit 0: the cached kernel exists; 1: it is not built, but the path it would have is
     // the most useful one to report.

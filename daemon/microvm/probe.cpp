@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/strings.hpp"
-#include "daemon/microvm/bounded_run.hpp"
+#include "common/bounded_run.hpp"
 
 namespace nexus::microvm {
 namespace {

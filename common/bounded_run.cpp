@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // run_bounded(): fork, exec, poll both pipes against a deadline, kill the group on overrun.
-#include "daemon/microvm/bounded_run.hpp"
+#include "common/bounded_run.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +15,7 @@
 
 #include "common/unique_fd.hpp"
 
-namespace nexus::microvm {
+namespace nexus {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -122,4 +122,4 @@ Result<RunOutput> run_bounded(const std::vector<std::string>& argv, uint64_t tim
   return result;
 }
 
-}  // namespace nexus::microvm
+}  // namespace nexus

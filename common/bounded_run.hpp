@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // run_bounded(): run a helper program to completion with a deadline, capturing its output
-// (the host probe `nexus-vmm --probe --json`, `build-guest-kernel --print-path`).
+// (the host probe `nexus-vmm --probe --json`, `build-guest-kernel --print-path`), for nexusd
+// and for nexus doctor without nexusd.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +11,7 @@
 
 #include "common/result.hpp"
 
-namespace nexus::microvm {
+namespace nexus {
 
 struct RunOutput {
   int exit_code = -1;      ///< the exit status; -1 when killed by a signal
@@ -28,4 +29,4 @@ struct RunOutput {
 Result<RunOutput> run_bounded(const std::vector<std::string>& argv, uint64_t timeout_ms,
                               size_t max_output = 64 * 1024);
 
-}  // namespace nexus::microvm
+}  // namespace nexus
