@@ -76,6 +76,33 @@ uint32_t tag(uint32_t parity, Direction d) {
   return (parity << 1) | static_cast<uint32_t>(d);
 }
 
+/// An entry's LPM map (IPv4 or IPv6) and its key in the generation of `parity`. The key's
+/// prefix covers the 32-bit tag (generation parity, direction) before the address.
+struct LpmKey {
+  int fd = -1;
+  bool v4 = true;
+  nx_lpm4_key key4{};
+  nx_lpm6_key key6{};
+  const void* data() const { return v4 ? static_cast<const void*>(&key4) : static_cast<const void*>(&key6); }
+};
+
+LpmKey lpm_key(const LpmEntry& e, uint32_t parity, int fd4, int fd6) {
+  LpmKey k;
+  k.v4 = e.prefix.family == 4;
+  k.fd = k.v4 ? fd4 : fd6;
+  if (k.v4) {
+    k.key4.prefixlen = 32 + e.prefix.prefix_len;
+    k.key4.tag = tag(parity, e.direction);
+    std::memcpy(k.key4.addr, e.prefix.addr.data(), sizeof k.key4.addr);
+  } else {
+    k.key6.prefixlen = 32 + e.prefix.prefix_len;
+    k.key6.tag = tag(parity, e.direction);
+    std::memcpy(k.key6.addr, e.prefix.addr.data(), sizeof k.key6.addr);
+  }
+  return k;
+}
+
+
 uint32_t prog_id(int fd) {
   bpf_prog_info info{};
   uint32_t len = sizeof(info);
@@ -200,21 +227,8 @@ Result<void> EbpfPolicy::write_generation(uint32_t gen, const CompiledPolicy& po
     nx_prefix_rules value{};
     value.count = static_cast<__u32>(e.rules.size());
     std::copy(e.rules.begin(), e.rules.end(), value.rules);
-    int err;
-    if (e.prefix.family == 4) {
-      nx_lpm4_key key{};
-      key.prefixlen = 32 + e.prefix.prefix_len;
-      key.tag = tag(parity, e.direction);
-      std::memcpy(key.addr, e.prefix.addr.data(), 4);
-      err = bpf_map_update_elem(fd4, &key, &value, BPF_ANY);
-    } else {
-      nx_lpm6_key key{};
-      key.prefixlen = 32 + e.prefix.prefix_len;
-      key.tag = tag(parity, e.direction);
-      std::memcpy(key.addr, e.prefix.addr.data(), 16);
-      err = bpf_map_update_elem(fd6, &key, &value, BPF_ANY);
-    }
-    if (err)
+    LpmKey key = lpm_key(e, parity, fd4, fd6);
+    if (bpf_map_update_elem(key.fd, key.data(), &value, BPF_ANY))
       return fail(bpf_error(errno, fmt::format("writing the rules of {} {}", to_string(e.direction),
                                                e.prefix.to_string())));
   }
@@ -230,21 +244,8 @@ Result<void> EbpfPolicy::delete_entries(uint32_t gen, const CompiledPolicy& poli
   const uint32_t parity = gen & 1;
   const int fd4 = bpf_map__fd(skel_->maps.nx_lpm4), fd6 = bpf_map__fd(skel_->maps.nx_lpm6);
   for (const auto& e : policy.entries) {
-    int err;
-    if (e.prefix.family == 4) {
-      nx_lpm4_key key{};
-      key.prefixlen = 32 + e.prefix.prefix_len;
-      key.tag = tag(parity, e.direction);
-      std::memcpy(key.addr, e.prefix.addr.data(), 4);
-      err = bpf_map_delete_elem(fd4, &key);
-    } else {
-      nx_lpm6_key key{};
-      key.prefixlen = 32 + e.prefix.prefix_len;
-      key.tag = tag(parity, e.direction);
-      std::memcpy(key.addr, e.prefix.addr.data(), 16);
-      err = bpf_map_delete_elem(fd6, &key);
-    }
-    if (err && errno != ENOENT)
+    LpmKey key = lpm_key(e, parity, fd4, fd6);
+    if (bpf_map_delete_elem(key.fd, key.data()) && errno != ENOENT)
       return fail(bpf_error(errno, fmt::format("removing the old rules of {}", e.prefix.to_string())));
   }
   return {};
