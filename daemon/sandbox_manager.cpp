@@ -247,6 +247,7 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
   r.last_active_at_ms = now;
   r.expires_at_ms = now + ttl * 1000;
   v.tpl = std::move(*tpl);
+  v.defaults = std::move(tdefaults);
   return v;
 }
 
@@ -275,12 +276,10 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
     l->record.pid_start_time = start_time;
     if (auto s = save(l->record); !s) log::error(kLog, "{}", s.error().message());  // reconcile cleans up
   };
-  auto init = [this, id, done, failed]() {
+  auto init = [this, id, done, failed, tdefaults = std::move(checked->defaults)]() {
     Live* l = find_live(id);
     const SandboxRecord& rec = l->record;
     // A template's user and workdir become the exec defaults; its start command runs now.
-    rootfs::TemplateDefaults tdefaults;
-    if (auto x = read_template_extras(config_.templates_dir() + "/" + rec.template_name)) tdefaults = std::move(x->defaults);
     std::string user = tdefaults.user ? tdefaults.user->substr(0, tdefaults.user->find(':')) : "user";
     std::string workdir = tdefaults.workdir.value_or(tdefaults.user ? "" : "/home/user");
     Json body = {{"envVars", rec.env},

@@ -89,10 +89,12 @@ class SandboxManager {
     std::unique_ptr<StartCommand> start_command;  ///< destroyed before the agent it uses
   };
 
-  /// A checked request: the record to create and the template to start it from.
+  /// A checked request: the record to create, the template to start it from and the
+  /// template's defaults (read once, so the sandbox starts with the ones it was checked against).
   struct Validated {
     SandboxRecord record;
     rootfs::TemplateInfo tpl;
+    rootfs::TemplateDefaults defaults;
   };
   Result<Validated> validate(const CreateRequest& req);
   /// The live sandbox `id`, or an error: not_found if unknown, conflict if it is not live.
