@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "common/strings.hpp"
+#include "captured.hpp"
 #include "fake_nexusd.hpp"
 
 using namespace nexus;
@@ -19,20 +20,12 @@ using nexus::cli::test::SeenRequest;
 
 namespace {
 
-struct Captured {
-  std::string out, err;
-  Console console;
-  Captured() {
-    console.write_out = [this](std::string_view t) { out.append(t); };
-    console.write_err = [this](std::string_view t) { err.append(t); };
-    console.width = 120;
-    console.now_ms = [] { return *parse_rfc3339_ms("2026-11-22T02:05:00.000Z"); };
-  }
+/// 120 columns, and "now" an hour after the fixtures' built_at.
+struct Captured : test::Captured {
+  Captured() : test::Captured(120, [] { return *parse_rfc3339_ms("2026-11-22T02:05:00.000Z"); }) {}
 };
 
-std::string temp_socket() {
-  return fmt::format("/tmp/nexus-cli-test-{}-{}.sock", ::getpid(), random_hex(4));
-}
+std::string temp_socket() { return test::temp_socket("cli-test"); }
 
 int run(Captured& c, const std::string& socket, std::vector<std::string> args) {
   args.insert(args.begin(), {"--socket", socket});

@@ -11,24 +11,18 @@
 #include "cli/completion.hpp"
 #include "cli/exit_codes.hpp"
 #include "common/strings.hpp"
+#include "captured.hpp"
 #include "fake_nexusd.hpp"
 
 using namespace nexus;
 using namespace nexus::cli;
+using nexus::cli::test::Captured;
 using nexus::cli::test::FakeNexusd;
 using nexus::cli::test::Reply;
 using nexus::cli::test::SeenRequest;
 
 namespace {
 
-struct Captured {
-  std::string out, err;
-  Console console;
-  Captured() {
-    console.write_out = [this](std::string_view t) { out.append(t); };
-    console.write_err = [this](std::string_view t) { err.append(t); };
-  }
-};
 
 int run(Captured& c, std::vector<std::string> args, std::optional<std::string> socket_env = {}) {
   CommandEnv env;
@@ -36,9 +30,7 @@ int run(Captured& c, std::vector<std::string> args, std::optional<std::string> s
   return run_cli(args, c.console, env);
 }
 
-std::string temp_socket() {
-  return fmt::format("/tmp/nexus-completion-test-{}-{}.sock", ::getpid(), random_hex(4));
-}
+std::string temp_socket() { return test::temp_socket("completion-test"); }
 
 std::string path_of(const CommandSpec& c) {
   return c.group.empty() ? std::string(c.name) : std::string(c.group) + " " + std::string(c.name);

@@ -15,6 +15,7 @@
 #include "cli/local_probe.hpp"
 #include "common/host_facts.hpp"
 #include "common/strings.hpp"
+#include "captured.hpp"
 #include "fake_nexusd.hpp"
 
 using namespace nexus;
@@ -48,17 +49,11 @@ const char* pvm_host = R"J({
   }
 })J";
 
-struct Captured {
-  std::string out, err;
-  Console console;
-  Captured() {
-    console.write_out = [this](std::string_view t) { out.append(t); };
-    console.write_err = [this](std::string_view t) { err.append(t); };
-    console.now_ms = [] { return int64_t{0}; };
-  }
+struct Captured : test::Captured {
+  Captured() : test::Captured(0, [] { return int64_t{0}; }) {}
 };
 
-std::string temp_socket() { return fmt::format("/tmp/nexus-cli-doctor-{}-{}.sock", ::getpid(), random_hex(4)); }
+std::string temp_socket() { return test::temp_socket("cli-doctor"); }
 
 int run(Captured& c, const std::string& socket, std::vector<std::string> args) {
   args.insert(args.begin(), {"--socket", socket});
