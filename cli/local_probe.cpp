@@ -8,38 +8,22 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "common/bounded_run.hpp"
 #include "common/host_facts.hpp"
+#include "common/host_paths.hpp"
 #include "common/strings.hpp"
 #include "common/unique_fd.hpp"
-#include "nexus_config.h"
 
 namespace nexus::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
 constexpr int kProbeTimeoutMs = 15000;
-constexpr int kPrintPathTimeoutMs = 10000;
 
 bool exists(const std::string& p) { return !p.empty() && ::access(p.c_str(), F_OK) == 0; }
-
-// $ENV, else <build>/<rel> beside the running nexus, else <libexecdir>/nexus/<name>.
-std::string locate(const char* env, const char* rel, const char* name) {
-  if (const char* v = std::getenv(env); v && *v) return v;
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    auto p = exe.parent_path().parent_path() / rel;
-    if (exists(p.string())) return p.string();
-  }
-  return fmt::format("{}/nexus/{}", NEXUS_LIBEXECDIR, name);
-}
 
 struct ProbeRun {
   bool ran = false;
@@ -65,31 +49,6 @@ ProbeRun run_for_report(const std::vector<std::string>& args, int timeout_ms) {
 }
 
 Json file_entry(const std::string& path) { return Json{{"path", path}, {"present", exists(path)}}; }
-
-// Where nexusd would find the guest kernel by default: $NEXUS_GUEST_KERNEL, <root>/guest/vmlinux,
-// else the path build-guest-kernel caches it at (the script beside this build tree or in
-// libexecdir), as daemon/host_paths.cpp does.
-std::string default_guest_kernel(const std::string& root_dir) {
-  if (const char* k = std::getenv("NEXUS_GUEST_KERNEL"); k && *k) return k;
-  std::string fixed = root_dir + "/guest/vmlinux";
-  if (exists(fixed)) return fixed;
-  const char* cache = std::getenv("NEXUS_CACHE_DIR");
-  std::string cache_dir = cache && *cache ? cache : "/var/cache/nexus";
-  std::vector<std::string> scripts;
-  std::error_code ec;
-  if (auto exe = fs::read_symlink("/proc/self/exe", ec); !ec)
-    scripts.push_back((exe.parent_path().parent_path().parent_path() / "packaging/guest-kernel/build-guest-kernel").string());
-  scripts.push_back(fmt::format("{}/nexus/build-guest-kernel", NEXUS_LIBEXECDIR));
-  for (const auto& script : scripts) {
-    if (::access(script.c_str(), X_OK) != 0) continue;
-    auto run = run_for_report({script, "--print-path", "--cache-dir", cache_dir}, kPrintPathTimeoutMs);
-    if (!run.ran) continue;
-    auto lines = split(run.out, '\n');
-    for (auto it = lines.rbegin(); it != lines.rend(); ++it)
-      if (auto l = trim(*it); !l.empty() && l.front() == '/') return std::string(l);
-  }
-  return fixed;
-}
 
 }  // namespace
 
@@ -132,9 +91,11 @@ Json local_host_report(std::string& note) {
     return Json{{"system", system}, {"root_dir", root}};
   }
   kvm.reset();
-  std::string vmm = locate("NEXUS_VMM", "vmm/nexus-vmm", "nexus-vmm");
-  std::string initrd = locate("NEXUS_AGENT_INITRD", "guest-agent/agent-initrd.cpio", "agent-initrd.cpio");
-  std::string kernel = default_guest_kernel(root);
+  // Where nexusd would look without flags (common/host_paths.hpp).
+  const char* cache = std::getenv("NEXUS_CACHE_DIR");
+  std::string vmm = find_vmm("");
+  std::string initrd = find_agent_initrd("");
+  std::string kernel = find_guest_kernel("", root, cache && *cache ? cache : "/var/cache/nexus");
   ProbeRun run;
   if (::access(vmm.c_str(), X_OK) == 0) run = run_for_report({vmm, "--probe", "--json"}, kProbeTimeoutMs);
   else run.why_not = fmt::format("nexus-vmm is not installed at '{}'", vmm);

@@ -19,7 +19,7 @@
 #include "daemon/auth.hpp"
 #include "daemon/config_file.hpp"
 #include "daemon/e2b_server.hpp"
-#include "daemon/host_paths.hpp"
+#include "common/host_paths.hpp"
 #include "daemon/image_service.hpp"
 #include "daemon/isolation.hpp"
 #include "daemon/listen_fds.hpp"
@@ -92,13 +92,13 @@ int main(int argc, char** argv) {
   log::set_level(level);
   log::set_sink(2, settings.log_time);
   if (cfg.socket_path.empty()) cfg.socket_path = cfg.run_dir + "/nexus.sock";
-  cfg.agent_path = daemon::absolute_path(daemon::find_agent(settings.agent));
+  cfg.agent_path = nexus::absolute_path(nexus::find_agent(settings.agent));
   if (const char* cache = std::getenv("NEXUS_CACHE_DIR"); cache && *cache && cfg.cache_dir == "/var/cache/nexus")
     cfg.cache_dir = cache;
-  cfg.vmm_path = daemon::absolute_path(daemon::find_vmm(settings.vmm));
-  cfg.agent_initrd = daemon::absolute_path(daemon::find_agent_initrd(settings.agent_initrd));
+  cfg.vmm_path = nexus::absolute_path(nexus::find_vmm(settings.vmm));
+  cfg.agent_initrd = nexus::absolute_path(nexus::find_agent_initrd(settings.agent_initrd));
   cfg.guest_kernel =
-      daemon::absolute_path(daemon::find_guest_kernel(settings.guest_kernel, cfg.root_dir, cfg.cache_dir));
+      nexus::absolute_path(nexus::find_guest_kernel(settings.guest_kernel, cfg.root_dir, cfg.cache_dir));
   // The Debian package ships the guest kernel it was built with beside the agent's initrd.
   if (std::string packaged = std::string(NEXUS_LIBEXECDIR) + "/nexus/vmlinux";
       settings.guest_kernel.empty() && ::access(cfg.guest_kernel.c_str(), R_OK) != 0 &&

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Locating nexusd's helper programs and guest images.
-#include "daemon/host_paths.hpp"
+#include "common/host_paths.hpp"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include "common/bounded_run.hpp"
 #include "nexus_config.h"
 
-namespace nexus::daemon {
+namespace nexus {
 namespace {
 
 namespace fs = std::filesystem;
@@ -23,7 +23,7 @@ std::string from_env(const char* name) {
   return v && *v ? std::string(v) : std::string();
 }
 
-// The directory holding the running nexusd, if it can be read.
+// The directory holding the running program (nexusd, nexus), if it can be read.
 fs::path exe_dir() {
   std::error_code ec;
   auto exe = fs::read_symlink("/proc/self/exe", ec);
@@ -37,7 +37,7 @@ bool path_exists(const fs::path& p) {
 
 std::string libexec(const char* name) { return std::string(NEXUS_LIBEXECDIR) + "/nexus/" + name; }
 
-// <build>/daemon/nexusd -> <build>/<rel>
+// <build>/daemon/nexusd (or <build>/cli/nexus) -> <build>/<rel>
 std::string in_build_tree(const std::string& rel) {
   auto dir = exe_dir();
   if (dir.empty()) return {};
@@ -98,4 +98,4 @@ std::string find_guest_kernel(const std::string& flag, const std::string& root_d
   return fixed;
 }
 
-}  // namespace nexus::daemon
+}  // namespace nexus

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Where nexusd finds the programs and images it runs sandboxes with: the agent, nexus-vmm,
-// the agent's initrd and the guest kernel. A flag wins, then an environment variable, then
+// the agent's initrd and the guest kernel (nexus doctor looks in the same places when nexusd
+// is down). A flag wins, then an environment variable, then
 // the build tree nexusd runs from, then the installed location.
 #pragma once
 
 #include <string>
 
-namespace nexus::daemon {
+namespace nexus {
 
 /// nexus-agent: --agent, $NEXUS_AGENT, <build>/guest-agent/nexus-agent, beside nexusd,
 /// <libexecdir>/nexus/nexus-agent.
@@ -25,4 +26,4 @@ std::string find_guest_kernel(const std::string& flag, const std::string& root_d
 /// An absolute, normalised form of `path` (unchanged when that fails).
 std::string absolute_path(const std::string& path);
 
-}  // namespace nexus::daemon
+}  // namespace nexus
