@@ -19,22 +19,12 @@
 
 #include "common/result.hpp"
 #include "net/policy.hpp"
+#include "net/policy_backend.hpp"
 #include "net/policy_compile.hpp"
 
 struct nx_policy;  // the generated skeleton (policy.skel.h)
 
 namespace nexus::net {
-
-struct Counter {
-  uint64_t packets = 0;  ///< packets (a GSO super-packet counts as its segments)
-  uint64_t bytes = 0;    ///< bytes as seen at the veth, Ethernet header included
-};
-
-struct RuleCounter {
-  std::string id;
-  Direction direction = Direction::egress;
-  Counter counter;
-};
 
 /// What the program did outside the rules.
 struct PolicyStats {
@@ -45,7 +35,7 @@ struct PolicyStats {
   Counter non_ip, fragment, malformed;      ///< dropped without rules
 };
 
-class EbpfPolicy {
+class EbpfPolicy final : public PolicyBackend {
  public:
   /// Loads the program and its maps, writes `rules` as the first generation, then attaches to
   /// both TC hooks of `ifindex` (creating the clsact qdisc when it is not there). Errors:
@@ -55,21 +45,23 @@ class EbpfPolicy {
 
   EbpfPolicy(const EbpfPolicy&) = delete;
   EbpfPolicy& operator=(const EbpfPolicy&) = delete;
-  ~EbpfPolicy();  ///< detach(), errors ignored
+  ~EbpfPolicy() override;  ///< detach(), errors ignored
+
+  std::string_view name() const override { return "ebpf"; }
 
   /// Compiles `rules`, writes them as the next generation beside the active one, then makes
   /// it active with one 32-bit store: every packet sees either the old set or the new one.
   /// On error the active set is unchanged.
-  Result<void> replace(const RuleSet& rules);
+  Result<void> replace(const RuleSet& rules) override;
 
   /// Per rule of the active set, in decision order. Counters belong to a rule id and carry
   /// over a replace() while the id stays.
-  Result<std::vector<RuleCounter>> rule_counters() const;
+  Result<std::vector<RuleCounter>> rule_counters() const override;
   Result<PolicyStats> stats() const;
 
   /// Removes the TC filters (and the clsact qdisc when this object created it) and frees the
   /// programs and maps. Idempotent.
-  Result<void> detach();
+  Result<void> detach() override;
 
   int ifindex() const { return ifindex_; }
   uint32_t generation() const { return generation_; }

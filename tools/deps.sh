@@ -9,6 +9,10 @@ NEXUS_BUILD_DEPS=(
   libsystemd-dev catch2 clang libbpf-dev bpftool
 )
 NEXUS_BUILD_DEPS+=(libtomlplusplus-dev)  # nexusd.toml
+# Sandbox networking: netlink (veth, addresses), nftables (NAT, host firewall, the fallback
+# policy), c-ares (the egress gateway's resolver).
+NEXUS_BUILD_DEPS+=(libnl-3-dev libnl-route-3-dev libnftables-dev libc-ares-dev)
+NEXUS_RUNTIME_DEPS+=(nftables iproute2)
 NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates erofs-utils e2fsprogs)
 # The microVM guest kernel is built from Debian's kernel source (packaging/guest-kernel).
 NEXUS_GUEST_KERNEL_DEPS=(linux-source-6.1 flex bison bc libelf-dev xz-utils make)
