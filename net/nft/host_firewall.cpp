@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "net/nft/host_firewall.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "net/nft/nft_context.hpp"
+
+namespace nexus::net::nft {
+namespace {
+
+bool valid_prefix(const std::string& p) {
+  if (p.empty() || p.size() > 8) return false;
+  for (char c : p)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+// A sysctl file of the caller's network namespace (/proc/sys/net is per namespace, chosen
+// when the file is opened).
+Result<std::string> read_sysctl(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail_errno(fmt::format("reading {}", path));
+  char buf[64];
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return fail_errno(err, fmt::format("reading {}", path));
+  std::string s(buf, static_cast<size_t>(n));
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Result<void> write_sysctl(const std::string& path, std::string_view value) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail_errno(fmt::format("writing {}", path));
+  ssize_t n = ::write(fd, value.data(), value.size());
+  int err = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(value.size())) return fail_errno(n < 0 ? err : EIO, fmt::format("writing {} to {}", value, path));
+  return {};
+}
+
+// "net.ipv4.ip_forward" for "/proc/sys/net/ipv4/ip_forward".
+std::string sysctl_name(const std::string& path) {
+  std::string s = path.substr(std::strlen("/proc/sys/"));
+  for (char& c : s)
+    if (c == '/') c = '.';
+  return s;
+}
+
+// Sets `path` to `want` unless it already holds it; records the change.
+Result<void> set_sysctl(const std::string& path, std::string_view want, ForwardingChanges& changes) {
+  auto now = read_sysctl(path);
+  if (!now) return fail(std::move(now).error());
+  if (*now == want) return {};
+  NEXUS_TRY(write_sysctl(path, want));
+  changes.changed.push_back(fmt::format("{} {} -> {}", sysctl_name(path), *now, want));
+  return {};
+}
+
+uint64_t json_u64(const Json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number_unsigned()) return 0;
+  return j[key].get<uint64_t>();
+}
+
+}  // namespace
+
+Result<void> validate(const HostFirewallConfig& c) {
+  if (c.pool4.family != 4)
+    return fail(Errc::invalid_argument, fmt::format("pool4 {}: not an IPv4 network", c.pool4.to_string()));
+  if (c.pool4.prefix_len < 8 || c.pool4.prefix_len > 30)
+    return fail(Errc::invalid_argument,
+                fmt::format("pool4 {}: the prefix must be /8 to /30 (each sandbox takes a /30)", c.pool4.to_string()));
+  if (c.pool6) {
+    if (c.pool6->family != 6)
+      return fail(Errc::invalid_argument, fmt::format("pool6 {}: not an IPv6 network", c.pool6->to_string()));
+    if (c.pool6->prefix_len < 16 || c.pool6->prefix_len > 126)
+      return fail(Errc::invalid_argument,
+                  fmt::format("pool6 {}: the prefix must be /16 to /126 (each sandbox takes a /126)", c.pool6->to_string()));
+  }
+  const std::pair<const char*, uint16_t> ports[] = {{"http_port", c.http_port}, {"tls_port", c.tls_port}, {"dns_port", c.dns_port}};
+  for (const auto& [name, port] : ports)
+    if (port == 0) return fail(Errc::invalid_argument, fmt::format("{} 0: ports are 1-65535", name));
+  for (size_t i = 0; i < 3; ++i)
+    for (size_t k = i + 1; k < 3; ++k)
+      if (ports[i].second == ports[k].second)
+        return fail(Errc::invalid_argument,
+                    fmt::format("{} and {} are both {}: each service needs its own port", ports[i].first, ports[k].first,
+                                ports[i].second));
+  if (!valid_prefix(c.prefix))
+    return fail(Errc::invalid_argument,
+                fmt::format("interface prefix '{}': 1-8 characters a-z or 0-9 (the rules match '<prefix>*')", c.prefix));
+  return {};
+}
+
+std::string render_host_table(const HostFirewallConfig& c) {
+  const std::string sb = fmt::format("\"{}*\"", c.prefix);
+  const std::string services = fmt::format("{{ {}, {}, {} }}", c.http_port, c.tls_port, c.dns_port);
+  std::string t;
+  // "add" then "delete" makes the delete valid when the table is missing; the definition that
+  // follows recreates it. One buffer is one transaction: no moment without the rules.
+  t += fmt::format("add table inet {0}\ndelete table inet {0}\ntable inet {0} {{\n", kHostTable);
+
+  // Redirects, only for what sandboxes send. Traffic to the pool itself is not redirected,
+  // so sandbox-to-sandbox stays a forward (and is dropped there) instead of reaching another
+  // sandbox through the gateway.
+  t += "  chain prerouting_nat {\n    type nat hook prerouting priority dstnat; policy accept;\n";
+  auto redirects = [&](const char* fam, const Cidr& pool, const char* suffix) {
+    t += fmt::format("    iifname {} {} daddr != {} tcp dport 80 counter redirect to :{} comment \"redirect-http{}\"\n", sb, fam,
+                     pool.to_string(), c.http_port, suffix);
+    t += fmt::format("    iifname {} {} daddr != {} tcp dport 443 counter redirect to :{} comment \"redirect-tls{}\"\n", sb, fam,
+                     pool.to_string(), c.tls_port, suffix);
+  };
+  redirects("ip", c.pool4, "");
+  if (c.pool6) redirects("ip6", *c.pool6, "-ipv6");
+  t += fmt::format(
+      "    iifname {} fib daddr type local meta l4proto {{ tcp, udp }} th dport 53 counter redirect to :{} comment "
+      "\"redirect-dns\"\n",
+      sb, c.dns_port);
+  t += "  }\n";
+
+  t += "  chain postrouting_nat {\n    type nat hook postrouting priority srcnat; policy accept;\n";
+  t += fmt::format("    oifname != {} ip saddr {} counter masquerade comment \"masquerade-ipv4\"\n", sb, c.pool4.to_string());
+  if (c.pool6)
+    t += fmt::format("    oifname != {} ip6 saddr {} counter masquerade comment \"masquerade-ipv6\"\n", sb, c.pool6->to_string());
+  t += "  }\n";
+
+  // What reaches the host itself. From sandboxes: replies, neighbour discovery, and the three
+  // services only when reached through a redirect (ct status dnat): a sandbox cannot talk to
+  // any other host service, nor to the gateway's port directly. From elsewhere (not lo): the
+  // services are for sandboxes only.
+  t += "  chain input {\n    type filter hook input priority filter; policy accept;\n";
+  t += fmt::format("    iifname {} jump input_sandbox comment \"from-sandbox\"\n", sb);
+  t += fmt::format("    iifname != \"lo\" meta l4proto {{ tcp, udp }} th dport {} counter drop comment \"services-from-outside\"\n",
+                   services);
+  t += "  }\n";
+  t += "  chain input_sandbox {\n";
+  t += "    ct state established,related counter accept comment \"sandbox-established\"\n";
+  t += "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } counter accept comment \"sandbox-ndp\"\n";
+  t += fmt::format("    ct status dnat tcp dport {} counter accept comment \"sandbox-services-tcp\"\n", services);
+  t += fmt::format("    ct status dnat udp dport {} counter accept comment \"sandbox-services-udp\"\n", c.dns_port);
+  t += "    counter drop comment \"sandbox-input-drop\"\n";
+  t += "  }\n";
+
+  // Forwarding. The per-sandbox policy has already judged what a sandbox sends; here,
+  // sandboxes never reach each other and nothing new is forwarded to one (inbound goes
+  // through nexusd).
+  t += "  chain forward {\n    type filter hook forward priority filter; policy accept;\n";
+  t += fmt::format("    iifname {0} oifname {0} counter drop comment \"sandbox-to-sandbox\"\n", sb);
+  t += fmt::format("    oifname {} ct state established,related counter accept comment \"to-sandbox-established\"\n", sb);
+  t += fmt::format("    oifname {} counter drop comment \"to-sandbox-new\"\n", sb);
+  t += fmt::format("    iifname {} counter accept comment \"from-sandbox\"\n", sb);
+  t += "  }\n";
+  t += "}\n";
+  return t;
+}
+
+Result<HostFirewall> HostFirewall::create(HostFirewallConfig config) {
+  if (auto v = validate(config); !v) return fail(std::move(v).error().wrap("host firewall config"));
+  return HostFirewall(std::move(config));
+}
+
+Result<void> HostFirewall::install() const {
+  return run_batch(render_host_table(config_), "installing table inet nexus");
+}
+
+Result<void> HostFirewall::remove() {
+  return run_batch(fmt::format("add table inet {0}\ndelete table inet {0}\n", kHostTable), "removing table inet nexus");
+}
+
+Result<FirewallStatus> HostFirewall::status() {
+  FirewallStatus st;
+  auto listing = list_json(fmt::format("list table inet {}", kHostTable), "listing table inet nexus");
+  if (!listing) {
+    if (listing.error().is(Errc::not_found)) return st;
+    return fail(std::move(listing).error());
+  }
+  st.present = true;
+  for (const auto& item : *listing) {
+    if (!item.is_object() || !item.contains("rule")) continue;
+    const Json& r = item["rule"];
+    FirewallRule fr;
+    if (r.contains("chain") && r["chain"].is_string()) fr.chain = r["chain"].get<std::string>();
+    fr.handle = json_u64(r, "handle");
+    if (r.contains("comment") && r["comment"].is_string()) fr.comment = r["comment"].get<std::string>();
+    if (r.contains("expr") && r["expr"].is_array())
+      for (const auto& e : r["expr"])
+        if (e.is_object() && e.contains("counter") && e["counter"].is_object()) {
+          fr.packets = json_u64(e["counter"], "packets");
+          fr.bytes = json_u64(e["counter"], "bytes");
+        }
+    st.rules.push_back(std::move(fr));
+  }
+  return st;
+}
+
+Result<ForwardingChanges> enable_forwarding(const HostFirewallConfig& config) {
+  if (auto v = validate(config); !v) return fail(std::move(v).error().wrap("host firewall config"));
+  ForwardingChanges changes;
+  NEXUS_TRY(set_sysctl("/proc/sys/net/ipv4/ip_forward", "1", changes));
+  if (!config.pool6) return changes;
+
+  const std::string conf = "/proc/sys/net/ipv6/conf";
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(conf.c_str()), ::closedir);
+  if (!dir) return fail(Error::last_errno(fmt::format("{} (IPv6 disabled?)", conf)).wrap("enabling IPv6 forwarding"));
+  std::vector<std::string> ifaces;
+  while (dirent* e = ::readdir(dir.get())) {
+    std::string n = e->d_name;
+    if (n == "." || n == ".." || n == "all" || n == "default" || n == "lo" || n.rfind(config.prefix, 0) == 0) continue;
+    ifaces.push_back(std::move(n));
+  }
+  for (const auto& n : ifaces) {
+    const std::string path = conf + "/" + n + "/accept_ra";
+    auto v = read_sysctl(path);
+    if (!v) {
+      if (v.error().errno_value() == ENOENT) continue;  // the interface went away meanwhile
+      return fail(std::move(v).error());
+    }
+    if (*v == "1") NEXUS_TRY(set_sysctl(path, "2", changes));
+  }
+  NEXUS_TRY(set_sysctl(conf + "/all/forwarding", "1", changes));
+  return changes;
+}
+
+}  // namespace nexus::net::nft

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// The host firewall of sandbox networking: the `inet nexus` table in the host's network
+// namespace (NAT of the sandbox pool, the redirects to the egress gateway and the DNS
+// forwarder, what sandboxes may reach on the host, no forwarding between sandboxes), and the
+// forwarding sysctls it needs. README.md beside this file explains each chain.
+//
+// The per-sandbox L3/L4 policy is not here: it lives in its own table (nft_policy.hpp, or
+// the eBPF backend), so replacing this table never touches a sandbox's rules.
+//
+// Not thread-safe; needs CAP_NET_ADMIN in the network namespace it works on (the caller's).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "net/policy.hpp"
+
+namespace nexus::net::nft {
+
+inline constexpr const char* kHostTable = "nexus";  ///< family inet
+
+struct HostFirewallConfig {
+  Cidr pool4 = *Cidr::parse("10.88.0.0/16");  ///< sandboxes' IPv4 addresses (a /30 each)
+  std::optional<Cidr> pool6;                  ///< IPv6 pool when IPv6 is enabled (a /126 each)
+  uint16_t http_port = 15080;  ///< the egress gateway's port for redirected tcp/80
+  uint16_t tls_port = 15443;   ///< the egress gateway's port for redirected tcp/443
+  uint16_t dns_port = 15053;   ///< the DNS forwarder's port for udp+tcp/53 to the host
+  std::string prefix = "nxs";  ///< every sandbox's host-side interface name starts with it
+};
+
+/// Errc::invalid_argument naming the field and the value: pool4 not IPv4 or not between /8
+/// and /30, pool6 not IPv6 or not between /16 and /126, a port 0 or two ports equal, a
+/// prefix empty, longer than 8 or not [a-z0-9] (an empty prefix would match every interface).
+Result<void> validate(const HostFirewallConfig& config);
+
+/// The nft commands that create or replace the table in one transaction ("add table",
+/// "delete table", then the table's definition). Pure: unit tests read it.
+std::string render_host_table(const HostFirewallConfig& config);
+
+struct FirewallRule {
+  std::string chain;
+  uint64_t handle = 0;
+  std::string comment;  ///< each rule of the table says what it is ("masquerade-ipv4")
+  uint64_t packets = 0, bytes = 0;
+};
+
+struct FirewallStatus {
+  bool present = false;
+  std::vector<FirewallRule> rules;  ///< in chain order
+};
+
+class HostFirewall {
+ public:
+  /// Validates the config.
+  static Result<HostFirewall> create(HostFirewallConfig config);
+
+  /// Creates the table, or replaces it atomically: the old table is deleted and the new one
+  /// created in the same transaction, so no packet sees the host without the rules.
+  Result<void> install() const;
+  /// Deletes the table (nothing when it is not there).
+  static Result<void> remove();
+  /// Whether the table is there, and each rule's handle and counter (for `nexus doctor`).
+  static Result<FirewallStatus> status();
+
+  const HostFirewallConfig& config() const { return config_; }
+
+ private:
+  explicit HostFirewall(HostFirewallConfig c) : config_(std::move(c)) {}
+  HostFirewallConfig config_;
+};
+
+/// What enable_forwarding() changed: "net.ipv4.ip_forward 0 -> 1" and the like.
+struct ForwardingChanges {
+  std::vector<std::string> changed;
+};
+
+/// Turns on IPv4 forwarding, and IPv6 forwarding only when the config has an IPv6 pool.
+/// Before IPv6 forwarding, each interface that accepts router advertisements (accept_ra 1)
+/// is set to 2 so the host keeps its autoconfigured routes (with forwarding on, 1 stops
+/// taking them). The sandbox interfaces (the prefix) are left alone: their RAs come from
+/// sandboxes, which must never configure the host. Works on the caller's namespace.
+Result<ForwardingChanges> enable_forwarding(const HostFirewallConfig& config);
+
+}  // namespace nexus::net::nft
