@@ -18,6 +18,7 @@ namespace {
 
 constexpr uint32_t kMaxInFlightLimit = 16384;
 constexpr uint64_t kTickMs = 50;
+constexpr size_t kReceiveBuffer = 4 << 20;
 
 Result<void> set_nonblocking(int fd) {
   int flags = ::fcntl(fd, F_GETFL);
@@ -43,6 +44,14 @@ Result<SocketAddress> local_address(int fd) {
   return SocketAddress::from(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+// Every sandbox sends to one socket: a burst from many of them (or a flood from one) should
+// be counted and dropped by the forwarder, not lost in a full kernel buffer beforehand.
+void grow_receive_buffer(int fd) {
+  int size = static_cast<int>(kReceiveBuffer);
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // held to rmem_max then
+}
+
 // A fresh listening socket; nullopt-like Errc::unavailable when the host lacks the family.
 Result<UniqueFd> bind_socket(const SocketAddress& a, int type) {
   UniqueFd fd(::socket(a.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -54,7 +63,10 @@ Result<UniqueFd> bind_socket(const SocketAddress& a, int type) {
   if (type == SOCK_STREAM) (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   // [::] and 0.0.0.0 are bound side by side, so the IPv6 socket takes IPv6 only.
   if (a.family() == AF_INET6) (void)::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (type == SOCK_DGRAM) NEXUS_TRY(enable_pktinfo(fd.get(), a.family()));
+  if (type == SOCK_DGRAM) {
+    NEXUS_TRY(enable_pktinfo(fd.get(), a.family()));
+    grow_receive_buffer(fd.get());
+  }
   if (::bind(fd.get(), a.get(), a.length) != 0) {
     if (a.family() == AF_INET6 && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT))
       return fail(Errc::unavailable, "no IPv6 on this host");
@@ -79,7 +91,10 @@ Result<Socket> adopt(int raw, int want_type) {
   if (local->family() != AF_INET && local->family() != AF_INET6)
     return fail(Errc::invalid_argument, fmt::format("handed-over fd {} is not an IP socket", raw));
   NEXUS_TRY(set_nonblocking(fd.get()));
-  if (want_type == SOCK_DGRAM) NEXUS_TRY(enable_pktinfo(fd.get(), local->family()));
+  if (want_type == SOCK_DGRAM) {
+    NEXUS_TRY(enable_pktinfo(fd.get(), local->family()));
+    grow_receive_buffer(fd.get());
+  }
   return Socket{std::move(fd), local->family(), nullptr};
 }
 
@@ -124,6 +139,7 @@ Result<void> Forwarder::Impl::open_sockets() {
     for (size_t i = 0; i < kUpstreamSocketsPerFamily; ++i) {
       UniqueFd fd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
       if (!fd) return fail_errno("DNS forwarder: upstream socket");
+      grow_receive_buffer(fd.get());
       upstream_sockets.push_back(Socket{std::move(fd), family, nullptr});
     }
   }
