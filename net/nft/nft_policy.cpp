@@ -72,7 +72,7 @@ InterfaceObjects find_objects(const TableView& v, const std::string& ifname, boo
 
 }  // namespace
 
-Result<std::unique_ptr<NftPolicy>> NftPolicy::attach(const std::string& ifname, const RuleSet& set) {
+Result<std::unique_ptr<NftPolicy>> NftPolicy::attach(const std::string& ifname, const RuleSet& set, bool take_over) {
   const std::string what = fmt::format("nftables policy on {}", ifname);
   NEXUS_TRY(validate_ifname(ifname).map_error([&](Error e) { return e.wrap(what); }));
   auto rules = effective_rules(set);
@@ -82,7 +82,8 @@ Result<std::unique_ptr<NftPolicy>> NftPolicy::attach(const std::string& ifname, 
   auto table = list_table();
   if (!table) return fail(std::move(table).error().wrap(what));
   bool others = false;
-  if (!find_objects(*table, ifname, &others).empty())
+  InterfaceObjects leftover = find_objects(*table, ifname, &others);
+  if (!leftover.empty() && !take_over)
     return fail(Errc::already_exists,
                 fmt::format("{}: the interface has chains in table inet {} already (another policy, or one left "
                             "behind: NftPolicy::remove_interface)",
@@ -91,7 +92,10 @@ Result<std::unique_ptr<NftPolicy>> NftPolicy::attach(const std::string& ifname, 
   std::unique_ptr<NftPolicy> p(new NftPolicy(ifname));
   ChainPlan plan{ifname, *rules, {}, set.egress_default, set.ingress_default};
   for (const auto& r : *rules) plan.counters[r.id] = rule_counter(ifname, p->next_slot_++);
-  auto r = run_batch(render_attach(plan), what);
+  // The leftovers go in the same transaction as the new chains: no moment without a policy.
+  std::string batch = leftover.empty() ? std::string() : render_detach(leftover, /*drop_table=*/false);
+  batch += render_attach(plan);
+  auto r = run_batch(batch, what);
   if (!r) {
     // "create chain" lost a race with another attach: say so the same way.
     if (r.error().is(Errc::already_exists))

@@ -39,7 +39,11 @@ class NftPolicy final : public PolicyBackend {
   /// in, in one transaction. Errors: Errc::invalid_argument / too_large for the rules or a
   /// name nftables cannot hold, not_found when the interface does not exist, already_exists
   /// when the interface has chains already, permission_denied without CAP_NET_ADMIN.
-  static Result<std::unique_ptr<NftPolicy>> attach(const std::string& ifname, const RuleSet& rules);
+  /// `take_over`: replace the chains an earlier NftPolicy (of a nexusd that died) left for
+  /// the interface, in the same transaction, instead of failing with already_exists (their
+  /// counts start again from zero).
+  static Result<std::unique_ptr<NftPolicy>> attach(const std::string& ifname, const RuleSet& rules,
+                                                   bool take_over = false);
 
   NftPolicy(const NftPolicy&) = delete;
   NftPolicy& operator=(const NftPolicy&) = delete;

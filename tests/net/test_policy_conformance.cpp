@@ -766,8 +766,19 @@ TEST_CASE("chains left by a process that died are found and removed", "[nftables
   auto names = nft::NftPolicy::list_interfaces();
   REQUIRE(names);
   CHECK(*names == std::vector<std::string>{"nxh0"});
-  // The leftover blocks a new policy until it is removed.
+  // The leftover blocks a new policy, unless the new one takes over.
   CHECK_FALSE(try_attach(RuleSet{}));
+  {
+    auto taken = nft::NftPolicy::attach("nxh0", ruleset({"--id t --direction egress --cidr 198.51.100.1 --action allow"}), true);
+    REQUIRE(taken);
+    auto s = listen_tcp(false, kHost4, 7060);
+    CHECK(name(tcp_probe(true, kHost4, 7060, s.get(), never())) == std::string("delivered"));
+    auto counters = (*taken)->rule_counters();
+    REQUIRE(counters);
+    CHECK(counters->front().id == "t");
+    CHECK(counters->front().counter.packets >= 2);
+    (void)taken->release();  // and dies again
+  }
   REQUIRE(nft::NftPolicy::remove_interface("nxh0"));
   CHECK(run("nft list ruleset").find("nexus_policy") == std::string::npos);
   CHECK(nft::NftPolicy::remove_interface("nxh0"));  // nothing left: still ok
