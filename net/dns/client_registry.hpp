@@ -21,12 +21,14 @@ class ClientRegistry {
  public:
   struct Client {
     std::string sandbox_id;
-    bool refused = false;  ///< the sandbox gets REFUSED (its policy denies all egress)
+    bool refused = false;   ///< the sandbox gets REFUSED (its policy denies all egress)
+    unsigned ifindex = 0;   ///< UDP queries must arrive on this interface (0: any)
   };
 
-  /// Registers `ip` for `sandbox_id`. Errc::already_exists when it belongs to another sandbox;
-  /// Errc::invalid_argument for an empty sandbox id.
-  Result<void> add(const IpAddress& ip, std::string_view sandbox_id);
+  /// Registers `ip` for `sandbox_id`, arriving on interface `ifindex` (0: any).
+  /// Errc::already_exists when it belongs to another sandbox; Errc::invalid_argument for an
+  /// empty sandbox id.
+  Result<void> add(const IpAddress& ip, std::string_view sandbox_id, unsigned ifindex = 0);
   /// Unregisters one address; true when the sandbox has no address left.
   bool remove(const IpAddress& ip, std::string* sandbox_id = nullptr);
   /// Unregisters every address of a sandbox and its "no DNS" mark.
@@ -38,7 +40,11 @@ class ClientRegistry {
 
  private:
   mutable std::shared_mutex mu_;
-  std::map<IpAddress, std::string> clients_;
+  struct Entry {
+    std::string sandbox_id;
+    unsigned ifindex = 0;
+  };
+  std::map<IpAddress, Entry> clients_;
   std::set<std::string, std::less<>> refused_;
 };
 

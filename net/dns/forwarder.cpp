@@ -3,6 +3,7 @@
 #include "net/dns/forwarder.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -309,10 +310,17 @@ Forwarder::~Forwarder() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-Result<void> Forwarder::add_client(std::string_view ip, std::string_view sandbox_id) {
+Result<void> Forwarder::add_client(std::string_view ip, std::string_view sandbox_id,
+                                   std::string_view interface) {
   auto a = IpAddress::parse(ip);
   if (!a) return fail(std::move(a.error()).wrap("DNS client"));
-  return impl_->registry.add(*a, sandbox_id);
+  unsigned ifindex = 0;
+  if (!interface.empty()) {
+    ifindex = ::if_nametoindex(std::string(interface).c_str());
+    if (ifindex == 0)
+      return fail(Errc::not_found, fmt::format("DNS client {}: no interface {}", ip, interface));
+  }
+  return impl_->registry.add(*a, sandbox_id, ifindex);
 }
 
 Result<void> Forwarder::remove_client(std::string_view ip) {

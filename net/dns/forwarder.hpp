@@ -62,8 +62,11 @@ class Forwarder {
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
-  /// Serves queries from `ip` (a sandbox's address, IPv4 or IPv6) as `sandbox_id`.
-  Result<void> add_client(std::string_view ip, std::string_view sandbox_id);
+  /// Serves queries from `ip` (a sandbox's address, IPv4 or IPv6) as `sandbox_id`. With
+  /// `interface` (the sandbox's host-side veth, "nxs..."), UDP queries claiming `ip` count only
+  /// when they arrive through it. Errc::not_found for an interface that does not exist.
+  Result<void> add_client(std::string_view ip, std::string_view sandbox_id,
+                          std::string_view interface = {});
   /// Stops serving `ip`; the sandbox's statistics go when its last address goes.
   Result<void> remove_client(std::string_view ip);
   /// Stops serving all of a sandbox's addresses and forgets its statistics.

@@ -35,7 +35,7 @@ struct LocalDst {
   int family = AF_INET;
   in_addr v4{};
   in6_addr v6{};
-  unsigned ifindex = 0;
+  unsigned ifindex = 0;  // the interface it came in on
 };
 
 struct Socket {

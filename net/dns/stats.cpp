@@ -16,6 +16,7 @@ void to_json(Json& j, const Counters& c) {
            {"dropped",
             {{"malformed", c.dropped_malformed},
              {"not_registered", c.dropped_not_registered},
+             {"spoofed", c.dropped_spoofed},
              {"over_limit", c.dropped_over_limit},
              {"bad_answer", c.dropped_bad_answer}}}};
 }

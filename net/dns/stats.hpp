@@ -24,6 +24,7 @@ struct Counters {
   // Dropped, by reason:
   uint64_t dropped_malformed = 0;       ///< not a valid query (UDP dropped, TCP closed)
   uint64_t dropped_not_registered = 0;  ///< from an address nexusd did not register (total only)
+  uint64_t dropped_spoofed = 0;         ///< a registered address arriving on another interface (total only)
   uint64_t dropped_over_limit = 0;      ///< past the in-flight or connection bounds
   uint64_t dropped_bad_answer = 0;      ///< upstream messages matching no query, or malformed
 };

@@ -20,6 +20,7 @@ LocalDst read_pktinfo(msghdr& mh) {
       dst.known = true;
       dst.family = AF_INET;
       dst.v4 = info.ipi_addr;
+      dst.ifindex = static_cast<unsigned>(info.ipi_ifindex);
     } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
       in6_pktinfo info;
       std::memcpy(&info, CMSG_DATA(c), sizeof info);
@@ -65,6 +66,13 @@ void Forwarder::Impl::on_udp_query(size_t listener, const SocketAddress& from, c
   auto client = registry.find(ip);
   if (!client) {
     stats.add({}, &Counters::dropped_not_registered);
+    return;
+  }
+  // A datagram's source address is only a claim; one that arrives through another
+  // sandbox's veth is that sandbox pretending (TCP needs no such check: a forged source
+  // never completes the handshake).
+  if (client->ifindex != 0 && dst.known && dst.ifindex != client->ifindex) {
+    stats.add({}, &Counters::dropped_spoofed);
     return;
   }
   auto query = cut ? fail(Errc::too_large, "datagram larger than 4096 bytes") : parse_query(msg, Transport::udp);

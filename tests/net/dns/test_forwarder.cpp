@@ -10,7 +10,8 @@
 //   host (the test) nxs0dnstest000 10.88.0.1/30 fd4e:7800::1/126     forwarder *:15053
 //                   nxu0dnstest000 192.0.2.1/24
 //        | veth
-//   upstream netns  eth0 192.0.2.2 (dnsmasq :53), 192.0.2.3 (nothing), 192.0.2.4 (the fake)
+//   upstream netns  eth0 192.0.2.2 (dnsmasq :53), 192.0.2.3 (nothing), 192.0.2.4 (the fake);
+//                   192.0.2.9 is nobody's (silence, not even a refusal)
 //
 // Needs root, ip, nft, dnsmasq and dig; exits 77 with the reason otherwise. A reaper process
 // deletes the two named namespaces however the test ends; the host namespace, its veths and
@@ -56,6 +57,7 @@ constexpr const char* kSandbox6 = "fd4e:7800::2";
 constexpr const char* kLive = "192.0.2.2";
 constexpr const char* kDead = "192.0.2.3";
 constexpr const char* kFake = "192.0.2.4";
+constexpr const char* kSilent = "192.0.2.9";  // nobody has it: no answer, no refusal
 
 std::string run(const std::string& cmd, int* status = nullptr) {
   std::string out;
@@ -382,6 +384,36 @@ TEST_CASE("an unregistered client gets nothing", "[forwarder]") {
   CHECK(ask(dnstest::query("a.test")));
 }
 
+TEST_CASE("a registered address arriving through another interface is a spoof", "[forwarder]") {
+  auto f = Forwarder::start(options({kLive}));
+  REQUIRE(f);
+  auto fwd = std::move(*f);
+  REQUIRE(fwd->add_client(kSandbox4, "sb_one", "nxs0dnstest000"));
+  auto missing = fwd->add_client("10.88.0.6", "sb_x", "nxsnosuchif000");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().is(Errc::not_found));
+  // The upstream namespace claims the sandbox's address and sends to the forwarder's port
+  // through its own veth (strict reverse-path filtering would stop it earlier; this host
+  // namespace turns it off to reach the forwarder's own check).
+  REQUIRE(sh("sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.nxu0dnstest000.rp_filter=0"));
+  const std::string U = "ip -n " + g_env.upstream_ns + " ";
+  REQUIRE(sh(U + "addr add 10.88.0.2/32 dev eth0"));
+  REQUIRE(sh(U + "route add 10.88.0.1/32 via 192.0.2.1 src 10.88.0.2"));
+  UniqueFd liar(g_env.socket_in(g_env.upstream_fd, AF_INET, SOCK_DGRAM));
+  SocketAddress self = to(kSandbox4, 0), port = to(kGateway4, 15053);
+  REQUIRE(::bind(liar.get(), self.get(), self.length) == 0);
+  auto q = dnstest::query("a.test");
+  REQUIRE(::sendto(liar.get(), q.data(), q.size(), 0, port.get(), port.length) > 0);
+  CHECK(eventually(*fwd, [](const ForwarderStats& st) { return st.total.dropped_spoofed == 1; }));
+  CHECK(fwd->stats().total.queries == 0);
+  run(U + "route del 10.88.0.1/32");
+  run(U + "addr del 10.88.0.2/32 dev eth0");
+  // The sandbox itself, through its own veth, is served.
+  auto a = ask(dnstest::query("a.test"));
+  REQUIRE(a);
+  CHECK(records(*a) == Strings{"a.test. A 198.51.100.7"});
+}
+
 TEST_CASE("a sandbox without DNS gets REFUSED", "[forwarder]") {
   auto f = start(options({kLive}));
   f->set_dns_refused("sb_one", true);
@@ -538,6 +570,38 @@ TEST_CASE("the in-flight bounds hold under a flood", "[forwarder]") {
   Json j = f->stats();
   CHECK(j["sandboxes"]["sb_two"]["dropped"]["over_limit"] == 40);
   CHECK(j["total"]["servfail"].get<int>() >= 31);
+}
+
+TEST_CASE("TCP bounds: connections per client, queries in flight", "[forwarder]") {
+  auto o = options({kSilent});
+  o.max_tcp_per_client = 2;
+  o.max_in_flight_per_client = 2;
+  auto f = start(o);
+  UniqueFd c1 = tcp_connect(), c2 = tcp_connect(), c3 = tcp_connect();
+  // The third is accepted by the kernel and closed by the forwarder at once.
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(read_framed(c3.get(), 2000));
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  CHECK(eventually(*f, [](const ForwarderStats& st) { return st.sandboxes.count("sb_one") && st.sandboxes.at("sb_one").dropped_over_limit == 1; }));
+  // Two queries wait for the dead upstream; the third is past the bound and gets SERVFAIL at
+  // once, so the stream stays in step.
+  send_framed(c1.get(), dnstest::query("a.test", 1, 1));
+  send_framed(c1.get(), dnstest::query("a.test", 1, 2));
+  send_framed(c1.get(), dnstest::query("a.test", 1, 3));
+  auto first = read_framed(c1.get(), 250);
+  REQUIRE(first);
+  CHECK(get16(*first, 0) == 3);
+  CHECK(rcode_of(*first) == rcode::servfail);
+  // The waiting two end in SERVFAIL after two attempts each.
+  std::set<uint16_t> later;
+  for (int i = 0; i < 2; ++i) {
+    auto a = read_framed(c1.get(), 3000);
+    REQUIRE(a);
+    CHECK(rcode_of(*a) == rcode::servfail);
+    later.insert(get16(*a, 0));
+  }
+  CHECK(later == std::set<uint16_t>{1, 2});
+  CHECK(f->stats().sandboxes["sb_one"].dropped_over_limit == 2);
 }
 
 TEST_CASE("handed-over sockets are served", "[forwarder]") {
