@@ -606,6 +606,67 @@ TEST_CASE("replacing the table while connections open loses none, and keeps the 
   REQUIRE((*policy)->detach());
 }
 
+TEST_CASE("with the sandbox's policy: rules judge the destination the sandbox chose, before the redirect") {
+  REQUIRE(enable_forwarding(config()));
+  install();
+  auto http = listen_tcp(g_topo.host_fd, "0.0.0.0", 15080);
+  auto dns = bind_udp(g_topo.host_fd, "0.0.0.0", 15053);
+  // What nexusd puts above the user's rules: DNS to the sandbox's own gateway address, tcp 80
+  // and 443 anywhere (the gateway applies the rest). Here the user's deny of one web server
+  // sits above them, so it is judged on the original destination.
+  RuleSet set;
+  for (const char* text : {"--id no-web --direction egress --cidr 198.51.100.10/32 --proto tcp --ports 80 --action deny --priority 5",
+                           "--id dns --direction egress --cidr 10.88.0.1/32 --proto udp --ports 53 --action allow --priority 10",
+                           "--id web --direction egress --cidr 0.0.0.0/0 --proto tcp --ports 80 --action allow --priority 10"}) {
+    auto r = parse_rule_text(text);
+    REQUIRE(r);
+    set.rules.push_back(*r);
+  }
+  auto policy = NftPolicy::attach("nxsfwtesta", set);
+  REQUIRE(policy);
+  auto count = [&](const std::string& id) {
+    auto cs = (*policy)->rule_counters();
+    REQUIRE(cs);
+    for (const auto& c : *cs)
+      if (c.id == id) return c.counter.packets;
+    FAIL("no rule " << id);
+    return uint64_t{0};
+  };
+
+  // Denied by the user's rule: never redirected, the gateway sees nothing.
+  auto denied = connect_tcp(g_topo.a_fd, "198.51.100.10", 80);
+  for (int i = 0; i < 500 && count("no-web") == 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(count("no-web") >= 1);
+  CHECK_FALSE(readable(http.get(), 200));
+  // Another web server: allowed, redirected, and its replies pass the ingress default deny.
+  auto allowed = connect_tcp(g_topo.a_fd, "203.0.113.77", 80);
+  sockaddr_storage peer{};
+  UniqueFd conn = accept_one(http.get(), &peer);
+  REQUIRE(conn.valid());
+  CHECK(original_dst(conn.get(), AF_INET) == "203.0.113.77:80");
+  CHECK(allowed.wait_connected());
+  CHECK(count("web") >= 2);
+  // DNS to the gateway: allowed by its rule although 10/8 is in the private default deny.
+  UniqueFd c = socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
+  send_to(c.get(), "10.88.0.1", 53, "q");
+  Datagram d = receive(dns.get());
+  CHECK(d.payload == "q");
+  reply_to(dns.get(), d.from, "a");
+  CHECK(read_some(c.get()) == "a");
+  CHECK(count("dns") == 1);
+  auto stats = (*policy)->stats();
+  REQUIRE(stats);
+  CHECK(stats->ingress_reply.packets >= 2);  // the SYN-ACK and the DNS answer
+  CHECK(stats->ingress_default.packets == 0);
+  // DNS over TCP has no allow here: the private default stops it before the redirect.
+  auto dns_tcp = listen_tcp(g_topo.host_fd, "0.0.0.0", 15053);
+  auto t = connect_tcp(g_topo.a_fd, "10.88.0.1", 53);
+  for (int i = 0; i < 500 && count("default:private-10") == 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(count("default:private-10") >= 1);
+  CHECK_FALSE(readable(dns_tcp.get(), 200));
+  REQUIRE((*policy)->detach());
+}
+
 TEST_CASE("status shows the table's rules with handles and counters; remove leaves nothing") {
   install();
   auto st = HostFirewall::status();
