@@ -77,8 +77,8 @@ Result<UniqueFd> bind_socket(const SocketAddress& a, int type) {
   return fd;
 }
 
-Result<Socket> adopt(int raw, int want_type) {
-  UniqueFd fd(raw);
+Result<Socket> adopt(UniqueFd fd, int want_type) {
+  int raw = fd.get();
   int type = 0;
   socklen_t len = sizeof type;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0)
@@ -102,15 +102,13 @@ Result<Socket> adopt(int raw, int want_type) {
 }  // namespace
 
 Result<void> Forwarder::Impl::open_sockets() {
-  for (int raw : opts.udp_fds) {
-    auto s = adopt(raw, SOCK_DGRAM);
-    if (!s) return fail(std::move(s.error()).wrap("DNS forwarder UDP socket"));
-    udp_listeners.push_back(std::move(*s));
-  }
-  for (int raw : opts.tcp_fds) {
-    auto s = adopt(raw, SOCK_STREAM);
-    if (!s) return fail(std::move(s.error()).wrap("DNS forwarder TCP socket"));
-    tcp_listeners.push_back(std::move(*s));
+  std::vector<std::pair<UniqueFd, int>> handed;
+  for (int raw : opts.udp_fds) handed.emplace_back(UniqueFd(raw), SOCK_DGRAM);
+  for (int raw : opts.tcp_fds) handed.emplace_back(UniqueFd(raw), SOCK_STREAM);
+  for (auto& [fd, type] : handed) {
+    auto s = adopt(std::move(fd), type);
+    if (!s) return fail(std::move(s.error()).wrap(type == SOCK_DGRAM ? "DNS forwarder UDP socket" : "DNS forwarder TCP socket"));
+    (type == SOCK_DGRAM ? udp_listeners : tcp_listeners).push_back(std::move(*s));
   }
   if (opts.udp_fds.empty() && opts.tcp_fds.empty()) {
     for (const auto& text : opts.listen) {
@@ -245,8 +243,13 @@ std::vector<uint8_t> Forwarder::Impl::prepare_answer(std::span<const uint8_t> an
       out = std::move(filtered->message);
     }
   }
-  if (out.empty()) out.assign(answer.begin(), answer.end());
-  if (out.size() > limit) out = make_truncated(out, head.question_end);
+  size_t question_end = head.question_end;
+  if (out.empty()) {
+    out.assign(answer.begin(), answer.end());
+  } else if (auto rewritten = parse_response_head(out)) {
+    question_end = rewritten->question_end;  // a rewrite writes the question out in full
+  }
+  if (out.size() > limit) out = make_truncated(out, question_end);
   put16(out, 0, query.id);
   if (get16(out, 2) & 0x0200) stats.add(sandbox, &Counters::truncated);
   return out;

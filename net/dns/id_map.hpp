@@ -40,7 +40,7 @@ class IdMap {
   std::optional<uint16_t> rekey(uint16_t id) {
     auto node = entries_.extract(id);
     if (node.empty()) return std::nullopt;
-    auto fresh = fresh_id();
+    auto fresh = fresh_id(id);
     if (!fresh) return std::nullopt;  // cannot happen: the extracted slot is free
     node.key() = *fresh;
     entries_.insert(std::move(node));
@@ -54,16 +54,18 @@ class IdMap {
   }
 
  private:
-  std::optional<uint16_t> fresh_id() {
+  // A random ID that is neither in use nor `avoid` (the one a retry leaves).
+  std::optional<uint16_t> fresh_id(std::optional<uint16_t> avoid = std::nullopt) {
     if (full()) return std::nullopt;
+    auto usable = [&](uint16_t id) { return id != avoid && !entries_.contains(id); };
     // At most 60000 of 65536 IDs are in use, so a random draw is free with probability >= 8%;
     // in practice the map holds a few hundred and the first draw wins.
     for (int i = 0; i < 256; ++i) {
       uint16_t id = random_u16();
-      if (!entries_.contains(id)) return id;
+      if (usable(id)) return id;
     }
     for (uint32_t id = random_u16(), n = 0; n < 65536; ++n, id = (id + 1) & 0xFFFF)
-      if (!entries_.contains(static_cast<uint16_t>(id))) return static_cast<uint16_t>(id);
+      if (usable(static_cast<uint16_t>(id))) return static_cast<uint16_t>(id);
     return std::nullopt;
   }
 
