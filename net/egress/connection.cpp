@@ -156,7 +156,10 @@ void finish(Connection* c, Outcome outcome, std::string reason) {
 void close_now(Connection* c) {
   if (c->closing) return;
   c->closing = true;
-  if (!c->finished) finish(c, Outcome::failed, "closed by the gateway");
+  // A spliced connection that ends without an error is simply done.
+  if (!c->finished)
+    c->phase == Connection::Phase::splicing ? finish(c, Outcome::allowed, "")
+                                            : finish(c, Outcome::failed, "closed by the gateway");
   if (c->resolving) c->gw->resolver->cancel(c->resolve_id);
   close_handle(c, reinterpret_cast<uv_handle_t*>(&c->timer));
   close_handle(c, reinterpret_cast<uv_handle_t*>(&c->client));
@@ -482,6 +485,8 @@ void on_connected(Connection* c, const Endpoint& ep) {
   c->phase = Connection::Phase::splicing;
   c->rec.upstream = ep.to_string();
   uv_tcp_nodelay(c->upstream, 1);
+  // Inside intercepted TLS every request must name the SNI host (no domain fronting).
+  if (c->intercept) c->host_header = c->host;
   if (!c->tls || c->intercept) {
     c->requests = std::make_unique<RequestStream>(c->host_header, c->inject, kMaxRequestHead);
     c->sniff_responses = true;
