@@ -4,6 +4,7 @@
 #include <net/if.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -70,6 +71,37 @@ InterfaceObjects find_objects(const TableView& v, const std::string& ifname, boo
   return o;
 }
 
+// The counter object each rule id of `ifname`'s chains counts into, read from the rules'
+// comments (the id) and their named counter references.
+std::map<std::string, std::string> counters_by_id(const TableView& v, const std::string& ifname) {
+  std::map<std::string, std::string> out;
+  const std::string e = egress_chain(ifname), i = ingress_chain(ifname);
+  for (const auto& item : v.items) {
+    if (!item.contains("rule")) continue;
+    const Json& r = item["rule"];
+    const std::string chain = str(r, "chain"), id = str(r, "comment");
+    if ((chain != e && chain != i) || id.empty() || !r.contains("expr") || !r["expr"].is_array()) continue;
+    for (const auto& x : r["expr"])
+      if (x.is_object() && x.contains("counter") && x["counter"].is_string()) {
+        const std::string name = x["counter"].get<std::string>();
+        if (is_counter_of(name, ifname)) out[id] = name;
+      }
+  }
+  return out;
+}
+
+// The slot number of "c_<if>_<n>", or nullopt for a stat counter.
+std::optional<uint64_t> slot_of(const std::string& counter, const std::string& ifname) {
+  const size_t head = ifname.size() + 3;  // "c_" + ifname + "_"
+  if (counter.size() <= head || counter.size() - head > 19) return std::nullopt;
+  uint64_t n = 0;
+  for (size_t k = head; k < counter.size(); ++k) {
+    if (counter[k] < '0' || counter[k] > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(counter[k] - '0');
+  }
+  return n;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<NftPolicy>> NftPolicy::attach(const std::string& ifname, const RuleSet& set, bool take_over) {
@@ -91,8 +123,21 @@ Result<std::unique_ptr<NftPolicy>> NftPolicy::attach(const std::string& ifname, 
 
   std::unique_ptr<NftPolicy> p(new NftPolicy(ifname));
   ChainPlan plan{ifname, *rules, {}, set.egress_default, set.ingress_default};
-  for (const auto& r : *rules) plan.counters[r.id] = rule_counter(ifname, p->next_slot_++);
+  // Taking over: a rule id that the dead policy had keeps its counter object and its counts
+  // (so do the stat counters); new ids get slots past the old ones.
+  std::map<std::string, std::string> old = counters_by_id(*table, ifname);
+  for (const auto& c : leftover.counters)
+    if (auto n = slot_of(c, ifname)) p->next_slot_ = std::max(p->next_slot_, *n + 1);
+  for (const auto& r : *rules) {
+    auto it = old.find(r.id);
+    plan.counters[r.id] = it != old.end() ? it->second : rule_counter(ifname, p->next_slot_++);
+  }
+  std::set<std::string> keep;
+  for (const auto& [id, name] : plan.counters) keep.insert(name);
+  for (auto c : kStatCounters) keep.insert(stat_counter(ifname, c));
+  std::erase_if(leftover.counters, [&](const std::string& c) { return keep.count(c) > 0; });
   // The leftovers go in the same transaction as the new chains: no moment without a policy.
+  // ("add counter" of a kept counter changes nothing: adding an existing object is a no-op.)
   std::string batch = leftover.empty() ? std::string() : render_detach(leftover, /*drop_table=*/false);
   batch += render_attach(plan);
   auto r = run_batch(batch, what);

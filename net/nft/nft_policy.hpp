@@ -40,8 +40,8 @@ class NftPolicy final : public PolicyBackend {
   /// name nftables cannot hold, not_found when the interface does not exist, already_exists
   /// when the interface has chains already, permission_denied without CAP_NET_ADMIN.
   /// `take_over`: replace the chains an earlier NftPolicy (of a nexusd that died) left for
-  /// the interface, in the same transaction, instead of failing with already_exists (their
-  /// counts start again from zero).
+  /// the interface, in the same transaction, instead of failing with already_exists; rule
+  /// ids it keeps keep their counts.
   static Result<std::unique_ptr<NftPolicy>> attach(const std::string& ifname, const RuleSet& rules,
                                                    bool take_over = false);
 

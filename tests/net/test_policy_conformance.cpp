@@ -753,9 +753,10 @@ TEST_CASE("detach leaves no chain, map entry or counter behind; a second policy 
 }
 
 TEST_CASE("chains left by a process that died are found and removed", "[nftables]") {
+  const RuleSet set = ruleset({"--id t --direction egress --cidr 198.51.100.1 --action allow"});
   pid_t pid = ::fork();
   if (pid == 0) {
-    auto p = nft::NftPolicy::attach("nxh0", RuleSet{});
+    auto p = nft::NftPolicy::attach("nxh0", set);
     if (!p) ::_exit(1);
     (void)p->release();  // never detached: as if nexusd were killed
     ::_exit(0);
@@ -766,17 +767,39 @@ TEST_CASE("chains left by a process that died are found and removed", "[nftables
   auto names = nft::NftPolicy::list_interfaces();
   REQUIRE(names);
   CHECK(*names == std::vector<std::string>{"nxh0"});
-  // The leftover blocks a new policy, unless the new one takes over.
+  // The leftover keeps enforcing (and counting) with nobody holding it.
+  auto s = listen_tcp(false, kHost4, 7060);
+  CHECK(name(tcp_probe(true, kHost4, 7060, s.get(), never())) == std::string("delivered"));
+  // It blocks a new policy, unless the new one takes over, which keeps the counts of the ids
+  // it keeps.
   CHECK_FALSE(try_attach(RuleSet{}));
   {
-    auto taken = nft::NftPolicy::attach("nxh0", ruleset({"--id t --direction egress --cidr 198.51.100.1 --action allow"}), true);
+    RuleSet next = set;
+    next.rules.push_back(rule("--id u --direction egress --cidr 198.51.100.3 --action deny"));
+    auto taken = nft::NftPolicy::attach("nxh0", next, true);
     REQUIRE(taken);
-    auto s = listen_tcp(false, kHost4, 7060);
+    auto packets = [&](const std::string& id) {
+      auto counters = (*taken)->rule_counters();
+      REQUIRE(counters);
+      for (const auto& c : *counters)
+        if (c.id == id) return c.counter.packets;
+      FAIL("no rule " << id);
+      return uint64_t{0};
+    };
+    const uint64_t before = packets("t");
+    CHECK(before >= 2);  // counted before the take-over
+    CHECK(packets("u") == 0);
     CHECK(name(tcp_probe(true, kHost4, 7060, s.get(), never())) == std::string("delivered"));
-    auto counters = (*taken)->rule_counters();
-    REQUIRE(counters);
-    CHECK(counters->front().id == "t");
-    CHECK(counters->front().counter.packets >= 2);
+    CHECK(packets("t") > before);
+    // One set of chains and counters: the old ones were replaced, not added to.
+    const std::string listing = run("nft list table inet nexus_policy");
+    auto occurrences = [&](const std::string& what) {
+      size_t n = 0;
+      for (size_t at = listing.find(what); at != std::string::npos; at = listing.find(what, at + 1)) ++n;
+      return n;
+    };
+    CHECK(occurrences("chain sb_nxh0_e {") == 1);
+    CHECK(occurrences("\tcounter c_nxh0_") == (*taken)->active().size() + 6);  // rules + the stat counters
     (void)taken->release();  // and dies again
   }
   REQUIRE(nft::NftPolicy::remove_interface("nxh0"));
