@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "net/nft/nft_context.hpp"
 #include "net/nft/nft_policy_rules.hpp"
 
 using namespace nexus;
@@ -180,4 +181,15 @@ TEST_CASE("interface names nftables cannot hold are refused, naming the name") {
   CHECK(egress_chain("nxh0") == "sb_nxh0_e");
   CHECK(ingress_chain("nxh0") == "sb_nxh0_i");
   CHECK(stat_counter("nxh0", StatCounter::related) == "c_nxh0_rel");
+}
+
+TEST_CASE("libnftables' errors become Errc values a caller can act on, keeping the message") {
+  auto e = nft_error("netlink: Error: cache initialization failed: Operation not permitted", "attaching");
+  CHECK(e.is(Errc::permission_denied));
+  CHECK(e.message().rfind("attaching: netlink: Error: cache initialization failed: Operation not permitted", 0) == 0);
+  CHECK(e.message().find("CAP_NET_ADMIN") != std::string::npos);
+  CHECK(nft_error("Error: Could not process rule: No such file or directory", "x").is(Errc::not_found));
+  CHECK(nft_error("Error: Could not process rule: File exists", "x").is(Errc::already_exists));
+  CHECK(nft_error("Error: Could not process rule: Operation not supported", "x").is(Errc::unavailable));
+  CHECK(nft_error("Error: syntax error, unexpected junk", "x").is(Errc::internal));
 }
