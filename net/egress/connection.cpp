@@ -416,11 +416,13 @@ void on_client_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     c->client_eof = true;
     uv_read_stop(s);
     c->client_reading = false;
-    if (c->phase != Connection::Phase::splicing) {
+    if (c->phase == Connection::Phase::first_bytes) {
       finish(c, Outcome::failed, "the sandbox closed before sending a complete request head or ClientHello");
       close_now(c);
       return;
     }
+    // A half-close after a complete head (`printf 'GET ...' | nc -N`): passed on once connected.
+    if (c->phase != Connection::Phase::splicing) return;
     if (c->tls_upstream) {
       c->tls_upstream->shutdown();
       write_to(c, false, c->tls_upstream->take_output());

@@ -116,7 +116,7 @@ struct World {
       while (::read(pipefd[0], &c, 1) > 0) {}
       std::string cmd = "ip netns pids " + upstream_ns + " 2>/dev/null | xargs -r kill -9; ip netns del " +
                         sandbox_ns + " 2>/dev/null; ip netns del " + upstream_ns + " 2>/dev/null; rm -rf " + dir +
-                        " /etc/netns/" + sandbox_ns;
+                        " /etc/netns/" + sandbox_ns + "; rmdir /etc/netns 2>/dev/null";
       ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
       ::_exit(0);
     }
@@ -218,7 +218,7 @@ struct World {
     run("ip netns del " + sandbox_ns);
     run("ip netns del " + upstream_ns);
     if (!dir.empty()) run("rm -rf " + dir);
-    run("rm -rf /etc/netns/" + sandbox_ns);
+    run("rm -rf /etc/netns/" + sandbox_ns + "; rmdir /etc/netns 2>/dev/null");  // only if empty
   }
 
   // A TCP connection from the sandbox namespace (the socket keeps the namespace it was made in).
@@ -595,6 +595,54 @@ TEST_CASE("hostile input: a huge ClientHello length, an endless header, garbage"
   CHECK(g.curl("http://allowed.test/after") == "hello from upstream GET /after body=0\n");
   for (int i = 0; i < 50 && g.gateway->active_connections() != 0; ++i) std::this_thread::sleep_for(100ms);
   CHECK(g.gateway->active_connections() == 0);
+}
+
+namespace {
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("backpressure: a sandbox that does not read does not make the gateway buffer", "[gateway]") {
+  make_ready();
+  int64_t t0 = now_ms();
+  int fd = g.sandbox_connect("198.51.100.10", 80);
+  REQUIRE(fd >= 0);
+  const std::string req = "GET /big/60000000 HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+  long before = rss_kib();
+  std::this_thread::sleep_for(2s);  // the upstream has the whole 60 MB ready to send
+  long during = rss_kib();
+  CHECK(during - before < 16 * 1024);
+  size_t got = 0;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) got += static_cast<size_t>(n);
+  ::close(fd);
+  CHECK(got > 60000000);
+  auto rec = g.audit_wait(t0, [](const AuditRecord& r) { return r.url == "/big/60000000"; });
+  REQUIRE(rec);
+  CHECK(rec->bytes_received == got);
+  CHECK(rec->bytes_sent == req.size());
+}
+
+TEST_CASE("a sandbox that half-closes after its request still gets the answer", "[gateway]") {
+  make_ready();
+  int fd = g.sandbox_connect("198.51.100.10", 80);
+  REQUIRE(fd >= 0);
+  const std::string req = "GET /half HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+  ::shutdown(fd, SHUT_WR);
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) resp.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  CHECK_THAT(resp, Catch::Contains("hello from upstream GET /half"));
 }
 
 int main(int argc, char** argv) {
