@@ -4,12 +4,13 @@
 // and 443 to it; a "sandbox" namespace (curl and raw sockets) and an "upstream" namespace
 // (dnsmasq, python3's HTTP and HTTPS servers) hang off it by veth pairs:
 //
-//   sandbox netns  eth0 10.88.0.2/30 (+10.88.1.2/32, a peer the gateway does not know)
+//   sandbox netns  eth0 10.88.0.2/30 fd4e:7800::2/126 (+10.88.1.2/32, a peer the gateway
+//        | veth                                       does not know)
+//   host netns     nxsegtest00001 10.88.0.1/30 fd4e:7800::1/126  gateway :15080 :15443,
+//                  nxup0 198.51.100.1/24 2001:db8:100::1/64      nft redirect
 //        | veth
-//   host netns     nxsegtest00001 10.88.0.1/30   gateway :15080 :15443, nft redirect
-//                  nxup0 198.51.100.1/24
-//        | veth
-//   upstream netns eth0 198.51.100.10/24 198.51.100.20/24: dnsmasq :53, HTTP :80, HTTPS :443
+//   upstream netns eth0 198.51.100.10/24 198.51.100.20/24 2001:db8:100::10/64:
+//                  dnsmasq :53, HTTP :80, HTTPS :443
 //
 // Needs root, ip, nft, dnsmasq, python3, curl and openssl; exits 77 with the reason otherwise.
 // A reaper process deletes the named namespaces and stops the servers however the test ends.
@@ -140,11 +141,15 @@ struct World {
               sh("ip addr add 198.51.100.1/24 dev nxup0") && sh("ip link set nxup0 up") &&
               sh(IU + "link set lo up") && sh(IU + "addr add 198.51.100.10/24 dev eth0") &&
               sh(IU + "addr add 198.51.100.20/24 dev eth0") && sh(IU + "link set eth0 up") &&
-              sh(IU + "route add default via 198.51.100.1");
+              sh(IU + "route add default via 198.51.100.1") &&
+              sh("ip addr add fd4e:7800::1/126 dev nxsegtest00001 nodad") &&
+              sh(IS + "addr add fd4e:7800::2/126 dev eth0 nodad") && sh(IS + "route add default via fd4e:7800::1") &&
+              sh("ip addr add 2001:db8:100::1/64 dev nxup0 nodad") &&
+              sh(IU + "addr add 2001:db8:100::10/64 dev eth0 nodad") && sh(IU + "route add default via 2001:db8:100::1");
     if (!ok) return "cannot build the namespaces and veth pairs";
     // The sandbox asks the upstream's dnsmasq directly (forwarded by our host namespace);
     // `ip netns exec` mounts /etc/netns/<name>/resolv.conf over /etc/resolv.conf.
-    if (!sh("sysctl -qw net.ipv4.ip_forward=1") || !sh("mkdir -p /etc/netns/" + sandbox_ns) ||
+    if (!sh("sysctl -qw net.ipv4.ip_forward=1") || !sh("sysctl -qw net.ipv6.conf.all.forwarding=1") || !sh("mkdir -p /etc/netns/" + sandbox_ns) ||
         !sh("echo nameserver 198.51.100.10 > /etc/netns/" + sandbox_ns + "/resolv.conf"))
       return "cannot set up the sandbox's resolver";
     // What the host firewall does for real (net/nft): the sandbox's 80 and 443 to the gateway.
@@ -162,7 +167,7 @@ struct World {
          sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=upstream' -keyout " + d +
             "/up.key -out " + d + "/up.csr") &&
          sh("printf 'subjectAltName=DNS:allowed.test,DNS:inject.test,DNS:e2b.test,DNS:cidr.test,DNS:a.wild.test,"
-            "DNS:blocked.test,IP:198.51.100.10,IP:198.51.100.20\\n' > " + d + "/up.ext") &&
+            "DNS:blocked.test,DNS:v6.test,IP:198.51.100.10,IP:198.51.100.20\\n' > " + d + "/up.ext") &&
          sh("openssl x509 -req -in " + d + "/up.csr -CA " + d + "/testca.crt -CAkey " + d + "/testca.key "
             "-CAcreateserial -days 2 -extfile " + d + "/up.ext -out " + d + "/up.crt");
     if (!ok) return "openssl cannot make the test certificates";
@@ -173,10 +178,11 @@ struct World {
           "--address=/e2b.test/198.51.100.10 --address=/denied.test/198.51.100.10 "
           "--address=/blocked.test/198.51.100.10 --address=/cidr.test/198.51.100.20 "
           "--address=/wild.test/198.51.100.20 --address=/rebind.test/10.1.2.3 "
-          "--address=/meta.test/169.254.169.254 --address=/nothing.test/ >" + d + "/dnsmasq.log 2>&1");
+          "--address=/meta.test/169.254.169.254 --address=/nothing.test/ "
+          "--address=/v6.test/2001:db8:100::10 --address=/rebind6.test/fd00::5 >" + d + "/dnsmasq.log 2>&1");
     const char* py = std::getenv("EGRESS_UPSTREAM_PY");
     if (!py) return "EGRESS_UPSTREAM_PY is not set (run through meson test)";
-    for (const char* a : {"198.51.100.10", "198.51.100.20"})
+    for (const char* a : {"198.51.100.10", "198.51.100.20", "2001:db8:100::10"})
       spawn(std::string("/usr/bin/python3 ") + py + " " + a + " " + d + "/up.crt " + d + "/up.key " + d +
             "/upstream.jsonl >" + d + "/upstream-" + a + ".log 2>&1");
     // Wait for the servers: the HTTP port answers and the name resolves.
@@ -185,7 +191,8 @@ struct World {
       std::this_thread::sleep_for(100ms);
       int st = 0;
       run(U() + "/usr/bin/python3 -c \"import socket\nfor a in ('198.51.100.10', '198.51.100.20'):\n"
-                "  for p in (80, 443): socket.create_connection((a, p), 1).close()\"",
+                "  for p in (80, 443): socket.create_connection((a, p), 1).close()\n"
+                "socket.create_connection(('2001:db8:100::10', 443), 1).close()\"",
           &st);
       up = st == 0;
     }
@@ -273,6 +280,7 @@ SandboxPolicy sandbox_policy() {
   SandboxPolicy p;
   p.id = "sb-egress";
   p.ipv4 = "10.88.0.2";
+  p.ipv6 = "fd4e:7800::2";
   auto deny20 = parse_rule_text("--direction egress --cidr 198.51.100.20/32 --proto tcp --action deny --id deny-20");
   REQUIRE(deny20);
   p.rules.rules = {*deny20};
@@ -595,6 +603,23 @@ TEST_CASE("hostile input: a huge ClientHello length, an endless header, garbage"
   CHECK(g.curl("http://allowed.test/after") == "hello from upstream GET /after body=0\n");
   for (int i = 0; i < 50 && g.gateway->active_connections() != 0; ++i) std::this_thread::sleep_for(100ms);
   CHECK(g.gateway->active_connections() == 0);
+}
+
+TEST_CASE("IPv6: the sandbox's IPv6 connections go through the gateway too", "[gateway][ipv6]") {
+  make_ready();
+  int64_t t0 = now_ms();
+  CHECK(g.curl("-6 http://v6.test/six") == "hello from upstream GET /six body=0\n");
+  auto rec = g.audit_wait(t0, [](const AuditRecord& r) { return r.url == "/six"; });
+  REQUIRE(rec);
+  CHECK(rec->outcome == Outcome::allowed);
+  CHECK(rec->sandbox_id == "sb-egress");
+  CHECK(rec->original_dst == "[2001:db8:100::10]:80");
+  CHECK_THAT(rec->client, Catch::StartsWith("[fd4e:7800::2]:"));
+  CHECK(g.curl("-6 --cacert " + g.dir + "/testca.crt https://v6.test/six-tls") == "hello from upstream GET /six-tls body=0\n");
+  // A name resolving to a ULA address is refused like a private IPv4 one.
+  std::string out = g.curl("-6 -i --resolve rebind6.test:80:[2001:db8:100::10] http://rebind6.test/six-r");
+  CHECK_THAT(out, Catch::Contains("403"));
+  CHECK_THAT(out, Catch::Contains("fd00::5 is a private or reserved address"));
 }
 
 namespace {

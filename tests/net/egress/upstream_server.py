@@ -7,6 +7,7 @@
 #   upstream_server.py ADDR CERT KEY LOG
 import http.server
 import json
+import socket
 import ssl
 import sys
 import threading
@@ -56,6 +57,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
 plain = Server((addr, 80), Handler)
