@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: Apache-2.0
+// The harness of the policy conformance suite (policy_harness.hpp), and its main():
+// --backend ebpf|nftables picks the backend; checks tagged for the other backend are left out.
+#define CATCH_CONFIG_RUNNER
+#include <catch.hpp>
+
+#include "tests/net/policy_harness.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace nexus::net::testing {
+
+Topology g_topo;
+Kind g_kind = Kind::ebpf;
+
+namespace {
+
+// Waits until `ready` reports something or `dropped` turns true; after a drop, a short grace
+// catches a packet that was counted but not dropped. The deadline only ends a broken test.
+Outcome wait_for(const std::function<std::optional<Outcome>(int timeout_ms)>& ready,
+                 const std::function<bool()>& dropped) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto o = ready(20)) return *o;
+    if (dropped()) {
+      if (auto o = ready(300)) return *o;
+      return Outcome::dropped;
+    }
+  }
+  return Outcome::nothing;
+}
+
+std::function<std::optional<Outcome>(int)> pollable(int fd, short events, std::function<Outcome()> then) {
+  return [=](int timeout_ms) -> std::optional<Outcome> {
+    pollfd p{fd, events, 0};
+    if (::poll(&p, 1, timeout_ms) > 0) return then();
+    return std::nullopt;
+  };
+}
+
+uint16_t inet_checksum(const uint8_t* data, size_t len) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < len; i += 2) sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
+  if (len & 1) sum += static_cast<uint32_t>(data[len - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return htons(static_cast<uint16_t>(~sum));
+}
+
+}  // namespace
+
+std::string run(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  int st = ::pclose(f);
+  if (status) *status = st;
+  return out;
+}
+
+bool sh(const std::string& cmd) {
+  int st = 0;
+  std::string out = run(cmd, &st);
+  if (st != 0) std::fprintf(stderr, "command failed: %s\n%s", cmd.c_str(), out.c_str());
+  return st == 0;
+}
+
+std::string Topology::setup() {
+  const std::string id = std::to_string(::getpid());
+  sandbox_ns = "nxnet-s-" + id;
+  host_ns = "nxnet-h-" + id;
+  int pipefd[2];
+  if (::pipe(pipefd) != 0) return "pipe failed";
+  reaper = ::fork();
+  if (reaper == 0) {
+    ::close(pipefd[1]);
+    ::setsid();
+    char c;
+    while (::read(pipefd[0], &c, 1) > 0) {}
+    std::string cmd = "ip netns del " + sandbox_ns + " 2>/dev/null; ip netns del " + host_ns + " 2>/dev/null";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(0);
+  }
+  ::close(pipefd[0]);  // the write end stays open (and leaks into exec'd children: harmless)
+  ::fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
+
+  if (!sh("ip netns add " + sandbox_ns) || !sh("ip netns add " + host_ns))
+    return "cannot create network namespaces (ip netns add)";
+  const std::string H = "ip -n " + host_ns + " ", S = "ip -n " + sandbox_ns + " ";
+  bool ok = sh("ip link add name nxh0 netns " + host_ns + " type veth peer name nxs0 netns " + sandbox_ns) &&
+            sh(H + "addr add 198.51.100.1/24 dev nxh0") && sh(H + "addr add 198.51.100.3/24 dev nxh0") &&
+            sh(H + "addr add 10.99.0.1/24 dev nxh0") &&
+            sh(H + "addr add 2001:db8:1::1/64 dev nxh0 nodad") &&
+            sh(H + "addr add fd00:99::1/64 dev nxh0 nodad") &&
+            sh(S + "addr add 198.51.100.2/24 dev nxs0") && sh(S + "addr add 10.99.0.2/24 dev nxs0") &&
+            sh(S + "addr add 2001:db8:1::2/64 dev nxs0 nodad") &&
+            sh(S + "addr add fd00:99::2/64 dev nxs0 nodad") &&
+            sh(H + "link set lo up") && sh(S + "link set lo up") &&
+            sh(H + "link set nxh0 up") && sh(S + "link set nxs0 up");
+  if (!ok) return "cannot create the veth pair";
+  orig_fd = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  sandbox_fd = ::open(("/run/netns/" + sandbox_ns).c_str(), O_RDONLY | O_CLOEXEC);
+  host_fd = ::open(("/run/netns/" + host_ns).c_str(), O_RDONLY | O_CLOEXEC);
+  if (orig_fd < 0 || sandbox_fd < 0 || host_fd < 0) return "cannot open the namespaces";
+  if (::setns(host_fd, CLONE_NEWNET) != 0) return "setns into the host namespace failed";
+  ifindex = static_cast<int>(::if_nametoindex("nxh0"));
+  return ifindex > 0 ? "" : "nxh0 not found";
+}
+
+void Topology::teardown() {
+  if (orig_fd >= 0) ::setns(orig_fd, CLONE_NEWNET);
+  if (!sandbox_ns.empty()) run("ip netns del " + sandbox_ns);
+  if (!host_ns.empty()) run("ip netns del " + host_ns);
+}
+
+Addr addr(const char* ip, uint16_t port) {
+  Addr a;
+  if (std::strchr(ip, ':')) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    ::inet_pton(AF_INET6, ip, &s6->sin6_addr);
+    a.len = sizeof(*s6);
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(port);
+    ::inet_pton(AF_INET, ip, &s4->sin_addr);
+    a.len = sizeof(*s4);
+  }
+  return a;
+}
+
+UniqueFd listen_tcp(bool in_sandbox, const char* ip, uint16_t port) {
+  Addr a = addr(ip, port);
+  int fd = in_sandbox ? g_topo.sandbox_socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK)
+                      : ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) == 0);
+  REQUIRE(::listen(fd, 64) == 0);
+  return UniqueFd(fd);
+}
+
+UniqueFd bind_udp(bool in_sandbox, const char* ip, uint16_t port) {
+  Addr a = addr(ip, port);
+  int fd = in_sandbox ? g_topo.sandbox_socket(a.family(), SOCK_DGRAM | SOCK_NONBLOCK)
+                      : ::socket(a.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int big = 4 << 20;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) == 0);
+  return UniqueFd(fd);
+}
+
+const char* name(Outcome o) {
+  switch (o) {
+    case Outcome::delivered: return "delivered";
+    case Outcome::dropped: return "dropped";
+    case Outcome::refused: return "refused";
+    case Outcome::nothing: break;
+  }
+  return "nothing (neither delivered nor counted as dropped)";
+}
+
+// A TCP connection from `client_in_sandbox`'s side to ip:port, which `server` listens on.
+Outcome tcp_probe(bool client_in_sandbox, const char* ip, uint16_t port, int server,
+                  const std::function<bool()>& dropped) {
+  Addr a = addr(ip, port);
+  UniqueFd c(client_in_sandbox ? g_topo.sandbox_socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK)
+                               : ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  int r = ::connect(c.get(), reinterpret_cast<sockaddr*>(&a.ss), a.len);
+  REQUIRE((r == 0 || errno == EINPROGRESS));
+  Outcome o = wait_for(pollable(c.get(), POLLOUT, [&] {
+                         int err = 0;
+                         socklen_t len = sizeof(err);
+                         ::getsockopt(c.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+                         return err == 0 ? Outcome::delivered : Outcome::refused;
+                       }),
+                       dropped);
+  if (o == Outcome::delivered) {
+    // The server really has it.
+    pollfd p{server, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 5000) == 1);
+    UniqueFd accepted(::accept4(server, nullptr, nullptr, SOCK_CLOEXEC));
+    CHECK(accepted.get() >= 0);
+  }
+  return o;
+}
+
+// One datagram of `size` bytes from `client` to ip:port, received (or not) on `server`.
+Outcome udp_probe(int client, const char* ip, uint16_t port, int server, const std::function<bool()>& dropped,
+                  size_t size) {
+  Addr a = addr(ip, port);
+  std::string payload(size, 'x');
+  REQUIRE(::sendto(client, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&a.ss), a.len) ==
+          static_cast<ssize_t>(payload.size()));
+  return wait_for(pollable(server, POLLIN, [&] {
+                    char buf[2048];
+                    ::recv(server, buf, sizeof(buf), 0);
+                    return Outcome::delivered;
+                  }),
+                  dropped);
+}
+
+// An ICMP(v6) echo from `from_sandbox`'s side to `ip`; delivered = the echo reply came back.
+Outcome ping(bool from_sandbox, const char* ip, const std::function<bool()>& dropped) {
+  static uint16_t seq = 0;
+  Addr a = addr(ip, 0);
+  const bool v6 = a.family() == AF_INET6;
+  const int proto = v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP};
+  UniqueFd s(from_sandbox ? g_topo.sandbox_socket(a.family(), SOCK_RAW | SOCK_NONBLOCK, proto)
+                          : ::socket(a.family(), SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto));
+  REQUIRE(s.get() >= 0);
+  const uint16_t ident = static_cast<uint16_t>(0x4e00 + (++seq));
+  uint8_t pkt[24] = {};
+  pkt[0] = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
+  pkt[4] = static_cast<uint8_t>(ident >> 8);
+  pkt[5] = static_cast<uint8_t>(ident);
+  pkt[7] = 1;
+  if (!v6) {  // the kernel fills ICMPv6 checksums in
+    uint16_t ck = inet_checksum(pkt, sizeof(pkt));
+    std::memcpy(pkt + 2, &ck, 2);
+  }
+  ssize_t sent = ::sendto(s.get(), pkt, sizeof(pkt), 0, reinterpret_cast<sockaddr*>(&a.ss), a.len);
+  const int send_errno = errno;
+  INFO("ping " << ip << ": sendto: " << std::strerror(send_errno));
+  // A drop on the TC egress hook of the sending side's own device comes back as ENOBUFS; a
+  // drop by a netfilter hook on the way out of this host comes back as EPERM.
+  REQUIRE((sent == static_cast<ssize_t>(sizeof(pkt)) || send_errno == ENOBUFS || send_errno == EPERM));
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool seen_drop = false;
+  auto drop_at = deadline;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{s.get(), POLLIN, 0};
+    if (::poll(&p, 1, 20) > 0) {
+      uint8_t buf[1500];
+      ssize_t n = ::recv(s.get(), buf, sizeof(buf), 0);
+      size_t off = v6 ? 0 : static_cast<size_t>(buf[0] & 0xf) * 4;
+      if (n >= static_cast<ssize_t>(off + 8) && buf[off] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) &&
+          buf[off + 4] == (ident >> 8) && buf[off + 5] == (ident & 0xff))
+        return Outcome::delivered;
+      continue;
+    }
+    if (!seen_drop && dropped()) {
+      seen_drop = true;
+      drop_at = std::chrono::steady_clock::now() + 300ms;
+    }
+    if (seen_drop && std::chrono::steady_clock::now() > drop_at) return Outcome::dropped;
+  }
+  return Outcome::nothing;
+}
+
+Rule rule(const std::string& text) {
+  auto r = parse_rule_text(text);
+  INFO(text);
+  REQUIRE(r);
+  return *r;
+}
+
+RuleSet ruleset(std::initializer_list<std::string> rules) {
+  RuleSet set;
+  for (const auto& r : rules) set.rules.push_back(rule(r));
+  return set;
+}
+
+// The bytes a backend counts beyond the IP packet: eBPF at TC sees the Ethernet header,
+// nftables' hooks see the IP packet only.
+uint64_t link_header_bytes() { return g_kind == Kind::ebpf ? 14 : 0; }
+
+Result<std::unique_ptr<Policy>> try_attach(const RuleSet& set, int ifindex, const std::string& ifname) {
+  if (g_kind == Kind::ebpf) {
+    auto p = EbpfPolicy::attach(ifindex, set);
+    if (!p) return fail(std::move(p).error());
+    return std::make_unique<Policy>(std::move(*p));
+  }
+  auto p = nft::NftPolicy::attach(ifname, set);
+  if (!p) return fail(std::move(p).error());
+  return std::make_unique<Policy>(std::move(*p));
+}
+
+Result<std::unique_ptr<Policy>> try_attach(const RuleSet& set) { return try_attach(set, g_topo.ifindex, "nxh0"); }
+
+Counter counter_of(const Policy& p, const std::string& id) {
+  auto counters = p.rule_counters();
+  REQUIRE(counters);
+  for (const auto& c : *counters)
+    if (c.id == id) return c.counter;
+  FAIL("no rule '" << id << "'");
+  return {};
+}
+
+// "the rule's packet counter grew since now"
+std::function<bool()> rule_counts(const Policy& p, const std::string& id) {
+  uint64_t before = counter_of(p, id).packets;
+  return [&p, id, before] { return counter_of(p, id).packets > before; };
+}
+
+std::function<bool()> default_counts(const Policy& p, Direction d) {
+  auto get = [&p, d] {
+    auto s = p.stats();
+    REQUIRE(s);
+    return d == Direction::egress ? s->egress_default.packets : s->ingress_default.packets;
+  };
+  uint64_t before = get();
+  return [get, before] { return get() > before; };
+}
+
+std::function<bool()> never() {
+  return [] { return false; };
+}
+
+std::unique_ptr<Policy> attach(const RuleSet& set) {
+  auto p = try_attach(set);
+  if (!p) FAIL("attach: " << p.error().message());
+  return std::move(*p);
+}
+
+}  // namespace nexus::net::testing
+
+using namespace nexus;
+using namespace nexus::net;
+using namespace nexus::net::testing;
+
+int main(int argc, char** argv) {
+  // --backend ebpf|nftables picks the backend; the rest goes to Catch.
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--backend" && i + 1 < argc) {
+      std::string b = argv[++i];
+      if (b == "ebpf") {
+        g_kind = Kind::ebpf;
+      } else if (b == "nftables") {
+        g_kind = Kind::nftables;
+      } else {
+        std::fprintf(stderr, "--backend %s: ebpf or nftables\n", b.c_str());
+        return 2;
+      }
+      continue;
+    }
+    args.push_back(argv[i]);
+  }
+  const bool ebpf = g_kind == Kind::ebpf;
+  if (::geteuid() != 0) {
+    std::puts(ebpf ? "SKIP: needs root (network namespaces, CAP_BPF, CAP_NET_ADMIN)"
+                   : "SKIP: needs root (network namespaces, CAP_NET_ADMIN)");
+    return 77;
+  }
+  const char* tools = ebpf ? "command -v ip >/dev/null && command -v tc >/dev/null && command -v bpftool >/dev/null"
+                           : "command -v ip >/dev/null && command -v nft >/dev/null";
+  if (std::system(tools) != 0) {
+    std::puts(ebpf ? "SKIP: needs ip and tc (iproute2) and bpftool" : "SKIP: needs ip (iproute2) and nft (nftables)");
+    return 77;
+  }
+  std::string why = g_topo.setup();
+  if (!why.empty()) {
+    g_topo.teardown();
+    std::printf("SKIP: %s\n", why.c_str());
+    return 77;
+  }
+  {
+    auto probe = try_attach(RuleSet{});
+    if (!probe) {
+      g_topo.teardown();
+      std::printf("SKIP: %s policy unavailable here: %s\n", ebpf ? "eBPF TC" : "nftables",
+                  probe.error().message().c_str());
+      return 77;
+    }
+  }
+  Catch::Session session;
+  int rc = session.applyCommandLine(static_cast<int>(args.size()), args.data());
+  if (rc != 0) return rc;
+  // The other backend's own checks do not apply.
+  session.configData().testsOrTags.push_back(ebpf ? "~[nftables]" : "~[ebpf]");
+  rc = session.run();
+  g_topo.teardown();
+  return rc;
+}
