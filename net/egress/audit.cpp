@@ -81,6 +81,33 @@ Result<AuditRecord> audit_record_from_json(const Json& j) {
   return r;
 }
 
+Result<AuditQuery> audit_query_from_params(const std::map<std::string, std::string>& params) {
+  AuditQuery q;
+  for (const auto& [k, v] : params) {
+    if (k == "sandbox" || k == "sandbox_id") {
+      q.sandbox_id = v;
+    } else if (k == "since") {
+      if (auto t = parse_rfc3339_ms(v)) q.since_ms = *t;
+      else if (auto n = parse_int(v); n && *n >= 0) q.since_ms = *n;
+      else return fail(Errc::invalid_argument, "since: not an RFC 3339 time or Unix milliseconds");
+    } else if (k == "limit") {
+      auto n = parse_int(v);
+      if (!n || *n < 1 || *n > static_cast<int64_t>(kMaxAuditQueryLimit))
+        return fail(Errc::invalid_argument, fmt::format("limit: must be 1-{}", kMaxAuditQueryLimit));
+      q.limit = static_cast<size_t>(*n);
+    } else {
+      return fail(Errc::invalid_argument, fmt::format("unknown parameter '{}' (sandbox, since, limit)", k.substr(0, 64)));
+    }
+  }
+  return q;
+}
+
+Json audit_entries_json(const std::vector<AuditRecord>& records) {
+  Json entries = Json::array();
+  for (const auto& r : records) entries.push_back(to_json(r));
+  return Json{{"entries", entries}};
+}
+
 Result<std::shared_ptr<JsonlAuditLog>> JsonlAuditLog::open(std::string path, uint64_t max_bytes, unsigned keep) {
   if (max_bytes < 4096) return fail(Errc::invalid_argument, "audit log: max_bytes must be at least 4096");
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);

@@ -61,6 +61,15 @@ struct AuditQuery {
   size_t limit = 100;      ///< the newest `limit` records (oldest first in the answer)
 };
 
+inline constexpr size_t kMaxAuditQueryLimit = 10000;
+
+/// The query of `GET /v1/egress/audit?sandbox=ID&since=T&limit=N`: `since` is RFC 3339
+/// ("2026-01-02T03:04:05Z") or Unix milliseconds; `limit` 1-10000, default 100. Unknown
+/// parameters and bad values are Errc::invalid_argument naming the parameter.
+Result<AuditQuery> audit_query_from_params(const std::map<std::string, std::string>& params);
+/// {"entries": [record, ...]} (oldest first).
+Json audit_entries_json(const std::vector<AuditRecord>& records);
+
 /// JSON lines in `path`; when a write would take the file past `max_bytes` it is renamed to
 /// path.1 (path.1 to path.2, ...), keeping `keep` rotated files beside the current one (the
 /// oldest is deleted). Thread-safe.

@@ -119,6 +119,9 @@ Result<std::unique_ptr<CertAuthority>> CertAuthority::load_or_create(const std::
     return fail(Errc::conflict, fmt::format("gateway CA: '{}' exists without '{}'", have_key ? key_path : cert_path,
                                             have_key ? cert_path : key_path));
   if (!have_key) {
+    // Parents too (/var/lib/nexus/egress on a fresh host); the CA's own directory is 0700.
+    for (size_t pos = dir.find('/', 1); pos != std::string::npos; pos = dir.find('/', pos + 1))
+      (void)::mkdir(dir.substr(0, pos).c_str(), 0755);  // existing parents are fine
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return fail_errno(fmt::format("creating '{}'", dir));
     PkeyPtr key = new_key();
     X509Ptr cert(X509_new());

@@ -113,3 +113,25 @@ TEST_CASE("counters per sandbox and in total", "[audit]") {
   CHECK_FALSE(s.sandbox("a"));
   CHECK(s.total().allowed == 1);
 }
+
+TEST_CASE("audit query parameters", "[audit]") {
+  auto q = audit_query_from_params({{"sandbox", "sb1"}, {"since", "2023-11-14T22:13:20.123Z"}, {"limit", "5"}});
+  REQUIRE(q);
+  CHECK(q->sandbox_id == "sb1");
+  CHECK(q->since_ms == 1700000000123);
+  CHECK(q->limit == 5);
+  CHECK(audit_query_from_params({{"since", "1700000000123"}})->since_ms == 1700000000123);
+  CHECK(audit_query_from_params({})->limit == 100);
+  auto bad = [](std::map<std::string, std::string> p, std::string_view prefix) {
+    auto r = audit_query_from_params(p);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message(), Catch::StartsWith(std::string(prefix)));
+  };
+  bad({{"limit", "0"}}, "limit:");
+  bad({{"limit", "99999"}}, "limit:");
+  bad({{"since", "yesterday"}}, "since:");
+  bad({{"sandbx", "x"}}, "unknown parameter 'sandbx'");
+  auto j = audit_entries_json({rec(1, "a", Outcome::allowed, 1, 2)});
+  CHECK(j["entries"].size() == 1);
+  CHECK(j["entries"][0]["sandbox_id"] == "a");
+}
