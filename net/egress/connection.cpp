@@ -30,7 +30,8 @@ int64_t steady_ms() {
 
 std::string printable(std::string_view s) {
   std::string out;
-  for (char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  // Audit fields stay short: a 16 KiB URL is cut to 2 KiB.
+  for (char c : s.substr(0, 2048)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
   return out;
 }
 
@@ -78,7 +79,6 @@ struct Connection {
   enum class Phase { first_bytes, deciding, connecting, splicing } phase = Phase::first_bytes;
   std::string inbuf;         // what the sandbox sent before the upstream was ready
   std::string host;          // normalized SNI / Host; empty when none
-  std::string host_header;   // the Host header as sent (the request stream compares with it)
   bool domain_allowed = false;
   std::vector<Endpoint> candidates;
   size_t next_candidate = 0;
@@ -145,8 +145,8 @@ void finish(Connection* c, Outcome outcome, std::string reason) {
   if (c->requests) {
     c->rec.requests = c->requests->requests();
     if (c->rec.method.empty()) {
-      c->rec.method = c->requests->first_method();
-      c->rec.url = c->requests->first_url();
+      c->rec.method = printable(c->requests->first_method());
+      c->rec.url = printable(c->requests->first_url());
     }
   }
   if (c->sniff_responses && c->responses.status() != 0) c->rec.status = c->responses.status();
@@ -487,10 +487,10 @@ void on_connected(Connection* c, const Endpoint& ep) {
   c->phase = Connection::Phase::splicing;
   c->rec.upstream = ep.to_string();
   uv_tcp_nodelay(c->upstream, 1);
-  // Inside intercepted TLS every request must name the SNI host (no domain fronting).
-  if (c->intercept) c->host_header = c->host;
+  // Every request must name the host decided on; inside intercepted TLS that is the SNI
+  // (no domain fronting).
   if (!c->tls || c->intercept) {
-    c->requests = std::make_unique<RequestStream>(c->host_header, c->inject, kMaxRequestHead);
+    c->requests = std::make_unique<RequestStream>(c->host, c->inject, kMaxRequestHead);
     c->sniff_responses = true;
   }
   if (c->intercept) {
@@ -744,9 +744,9 @@ void on_first_bytes(Connection* c) {
   }
   c->rec.method = head.head.method;
   c->rec.url = printable(head.head.url);
-  c->host_header = head.head.host();
-  if (!c->host_header.empty()) {
-    auto h = normalize_host(c->host_header);
+  const std::string host_header = head.head.host();
+  if (!host_header.empty()) {
+    auto h = normalize_host(host_header);
     if (!h) {
       fail_request(c, 400, "Bad Request", h.error().message());
       return;

@@ -64,6 +64,7 @@ Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Gateway>> Gateway::start(GatewayConfig cfg, std::shared_ptr<SandboxDirectory> sandboxes,
                                                 std::shared_ptr<AuditSink> audit) {
+  if (cfg.state_dir.empty()) return fail(Errc::invalid_argument, "egress gateway: state_dir is empty");
   auto impl = std::make_unique<Impl>(std::move(cfg));
   impl->sandboxes = sandboxes ? std::move(sandboxes) : std::make_shared<SandboxDirectory>();
   impl->audit = std::move(audit);

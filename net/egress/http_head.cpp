@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/strings.hpp"
+#include "net/egress/domain.hpp"
 
 namespace nexus::net::egress {
 namespace {
@@ -223,7 +224,13 @@ Result<void> RequestStream::feed(std::string_view data, std::string& out) {
       h.http_major = s.parser.http_major;
       h.http_minor = s.parser.http_minor;
       std::string host = h.host();
-      if (!iequals(host, s.host) && !(host.size() == s.host.size() + 1 && iequals(host.substr(0, s.host.size()), s.host) && host.back() == '.'))
+      std::string norm;
+      if (!host.empty()) {
+        auto n = normalize_host(host);
+        if (!n) return fail(Errc::protocol, n.error().message());
+        norm = std::move(*n);
+      }
+      if (norm != s.host)
         return fail(Errc::permission_denied, fmt::format("a request on this connection names another host '{}'", printable(host)));
       for (const auto& inj : s.inject) h.set_header(inj.name, inj.value);
       if (s.requests++ == 0) {
@@ -262,6 +269,7 @@ ResponseSniffer::ResponseSniffer() : s_(std::make_unique<State>()) {
   llhttp_settings_init(&s_->settings);
   s_->settings.on_status_complete = [](llhttp_t* p) -> int {
     auto* st = static_cast<State*>(p->data);
+    if (p->status_code < 200) return 0;  // 100 Continue and friends: the real answer follows
     st->status = p->status_code;
     st->done = true;
     return HPE_PAUSED;

@@ -64,6 +64,7 @@ struct InjectHeader {
 /// re-serialized. Body bytes and everything after an upgrade (WebSocket) pass unchanged.
 class RequestStream {
  public:
+  /// `host`: normalized (normalize_host), or empty for requests without a Host header.
   RequestStream(std::string host, std::vector<InjectHeader> inject, size_t max_head = kMaxRequestHead);
   ~RequestStream();
   RequestStream(const RequestStream&) = delete;
@@ -92,7 +93,8 @@ class ResponseSniffer {
   ResponseSniffer(const ResponseSniffer&) = delete;
   ResponseSniffer& operator=(const ResponseSniffer&) = delete;
   void feed(std::string_view data);
-  int status() const;  ///< 0 until the first status line has been read (or when it was not HTTP)
+  /// The first final (>= 200) status; 0 until it has been read, or when it was not HTTP.
+  int status() const;
 
  private:
   struct State;

@@ -179,7 +179,7 @@ struct World {
           "--address=/blocked.test/198.51.100.10 --address=/cidr.test/198.51.100.20 "
           "--address=/wild.test/198.51.100.20 --address=/rebind.test/10.1.2.3 "
           "--address=/meta.test/169.254.169.254 --address=/nothing.test/ "
-          "--address=/v6.test/2001:db8:100::10 --address=/rebind6.test/fd00::5 >" + d + "/dnsmasq.log 2>&1");
+          "--address=/badcert.test/198.51.100.10 --address=/v6.test/2001:db8:100::10 --address=/rebind6.test/fd00::5 >" + d + "/dnsmasq.log 2>&1");
     const char* py = std::getenv("EGRESS_UPSTREAM_PY");
     if (!py) return "EGRESS_UPSTREAM_PY is not set (run through meson test)";
     for (const char* a : {"198.51.100.10", "198.51.100.20", "2001:db8:100::10"})
@@ -310,7 +310,8 @@ Json find_request(const std::string& path) {
 
 GlobalPolicy global_policy() {
   auto policy = global_policy_from_args({}, {"denied.test", "*.blocked.test"},
-                                        {"inject.test:X-Api-Key=file:" + g.dir + "/secret"});
+                                        {"inject.test:X-Api-Key=file:" + g.dir + "/secret",
+                                         "badcert.test:X-Api-Key=file:" + g.dir + "/secret"});
   REQUIRE(policy);
   return *policy;
 }
@@ -492,6 +493,19 @@ TEST_CASE("credentials on HTTPS: TLS terminated with the gateway CA, upstream ve
   g.curl("--cacert " + g.dir + "/testca.crt https://inject.test/h4", &st);
   CHECK(st != 0);
   CHECK(read_file(g.dir + "/audit.jsonl").find(kLiteralSecret) == std::string::npos);
+}
+
+TEST_CASE("intercepted HTTPS verifies the real server: a certificate not naming the host ends it", "[gateway][inject]") {
+  make_ready();
+  int64_t t0 = now_ms();
+  int st = 0;
+  std::string out = g.curl("--cacert " + g.dir + "/gateway-ca.crt https://badcert.test/bc", &st);
+  CHECK(st != 0);
+  CHECK(find_request("/bc").is_null());
+  auto rec = g.audit_wait(t0, [](const AuditRecord& r) { return r.host == "badcert.test"; });
+  REQUIRE(rec);
+  CHECK(rec->outcome == Outcome::failed);
+  CHECK_THAT(rec->reason, Catch::Contains("certificate verification failed"));
 }
 
 TEST_CASE("a TLS host without an injection rule is not decrypted", "[gateway]") {

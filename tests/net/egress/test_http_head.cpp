@@ -69,10 +69,13 @@ TEST_CASE("a later request naming another host ends the connection", "[http]") {
   RequestStream s("allowed.test", {});
   std::string out;
   REQUIRE(s.feed("GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n", out));
+  std::string ok_out;
+  REQUIRE(s.feed("GET / HTTP/1.1\r\nHost: Allowed.TEST.:80\r\n\r\n", ok_out));  // the same host
+  out += ok_out;
   auto r = s.feed("GET / HTTP/1.1\r\nHost: internal.corp\r\n\r\n", out);
   REQUIRE_FALSE(r);
   CHECK(r.error().is(Errc::permission_denied));
-  CHECK(out == "GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n");
+  CHECK(out == "GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET / HTTP/1.1\r\nHost: Allowed.TEST.:80\r\n\r\n");
 }
 
 TEST_CASE("the request stream bounds every head and rejects smuggling", "[http]") {
@@ -106,6 +109,9 @@ TEST_CASE("the first response's status", "[http]") {
   CHECK(s.status() == 0);
   s.feed("04 No Content\r\n\r\nHTTP/1.1 500 X\r\n\r\n");
   CHECK(s.status() == 204);
+  ResponseSniffer cont;
+  cont.feed("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+  CHECK(cont.status() == 201);
   ResponseSniffer g;
   g.feed("garbage");
   CHECK(g.status() == 0);
