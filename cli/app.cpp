@@ -38,6 +38,10 @@ int run_command(const Command& cmd, const Console& console) {
       case CommandId::auth_key_revoke: return run_auth_command(cmd, api, console);
       case CommandId::e2b_env: return run_e2b_command(cmd, api, console);
       case CommandId::doctor: return run_doctor_command(cmd, api, console);
+      case CommandId::netpolicy_add:
+      case CommandId::netpolicy_list:
+      case CommandId::netpolicy_rm:
+      case CommandId::netpolicy_stats: return run_netpolicy_command(cmd, api, console);
       default: return run_sandbox_command(cmd, api, console);
     }
   } catch (const Json::exception& e) {

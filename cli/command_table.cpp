@@ -68,6 +68,14 @@ const std::vector<CommandSpec>& table() {
         ArgSpec{"--isolation", "isolation", ArgKind::value, "MODE",
                 "auto, microvm or jail (default: nexusd's, normally auto; see nexus doctor)", false,
                 ArgCheck::isolation, {}},
+        ArgSpec{"--allow-out", "allow_out", ArgKind::list, "LIST",
+                "Let the sandbox reach these CIDRs or domains (comma-separated; *.example.com "
+                "for subdomains; repeatable); allows win over --deny-out", false, ArgCheck::none, {}},
+        ArgSpec{"--deny-out", "deny_out", ArgKind::list, "LIST",
+                "Keep the sandbox from these CIDRs or domains (comma-separated, repeatable; "
+                "0.0.0.0/0 for everything not allowed)", false, ArgCheck::none, {}},
+        ArgSpec{"--no-network", "no_network", ArgKind::flag, {},
+                "No network at all, only loopback", false, ArgCheck::none, "allow_out"},
         json_flag, quiet_flag}},
 
       {CommandId::sandbox_run, "sandbox", "run", "Run a snippet of code in a sandbox",
@@ -117,6 +125,37 @@ const std::vector<CommandSpec>& table() {
                 ArgCheck::none, {}}}},
 
       {CommandId::sandbox_status, "sandbox", "status", "Show a sandbox's state", {},
+       {sandbox_id_arg(), json_flag}},
+
+      {CommandId::netpolicy_add, "netpolicy", "add", "Add an L3/L4 rule to a sandbox's network policy",
+       "The rule applies at once, to new and existing connections.\n"
+       "Example: nexus netpolicy add sb_abc --direction egress --cidr 10.0.0.0/8 --proto tcp "
+       "--ports 5432 --action allow",
+       {sandbox_id_arg(),
+        ArgSpec{"--direction", "direction", ArgKind::value, "DIR",
+                "egress (what the sandbox sends) or ingress", true, ArgCheck::none, {}},
+        text_option("--cidr", "cidr", "CIDR", "The remote network, IPv4 or IPv6 (10.0.0.0/8, 2001:db8::/32)"),
+        text_option("--proto", "proto", "PROTO", "tcp, udp, icmp or any (default any)"),
+        text_option("--ports", "ports", "PORTS", "Destination port or range, tcp and udp only (5432, 8000-8100)"),
+        ArgSpec{"--action", "action", ArgKind::value, "ACTION", "allow or deny", true, ArgCheck::none, {}},
+        int_option("--priority", "priority", "N", "Lower is checked first (default 1000; the private-range "
+                                                  "default is 50000)"),
+        text_option("--id", "rule_id", "RULE", "The rule's ID (default rule-N)"),
+        json_flag, quiet_flag}},
+
+      {CommandId::netpolicy_list, "netpolicy", "list", "List a sandbox's network rules",
+       "Shows the backend enforcing them, the sandbox's addresses and its rules in decision order.\n"
+       "Example: nexus netpolicy list sb_abc --all",
+       {sandbox_id_arg(),
+        ArgSpec{"-a,--all", "all", ArgKind::flag, {},
+                "Also nexusd's own rules (DNS, the gateway) and the private-range defaults", false,
+                ArgCheck::none, {}},
+        json_flag}},
+
+      {CommandId::netpolicy_rm, "netpolicy", "rm", "Remove a rule from a sandbox's network policy", {},
+       {sandbox_id_arg(), positional("RULE", "rule", "The rule's ID"), json_flag, quiet_flag}},
+
+      {CommandId::netpolicy_stats, "netpolicy", "stats", "Show packets and bytes per network rule", {},
        {sandbox_id_arg(), json_flag}},
 
       {CommandId::template_list, "template", "list", "List templates", {},
@@ -245,6 +284,7 @@ const std::vector<CommandSpec>& table() {
 
 const std::vector<GroupSpec> groups = {
     {"sandbox", "Create, use and remove sandboxes"},
+    {"netpolicy", "Sandbox network rules (L3/L4) and their counters"},
     {"template", "List and build templates"},
     {"image", "Pull, list, inspect and remove OCI images"},
     {"auth", "Manage access to nexusd"},

@@ -45,6 +45,21 @@ Json env_object(const std::vector<std::string>& pairs) {
   return env;
 }
 
+// "a,b, c" -> {"a", "b", "c"}; empty pieces dropped.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string piece = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t b = piece.find_first_not_of(" \t"), e = piece.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(piece.substr(b, e - b + 1));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 int int_value(const Invocation& inv, std::string_view key) {
   return std::stoi(inv.get(key, "0"));  // the parser checked it is a positive int
 }
@@ -109,7 +124,30 @@ void build_create(const Invocation& inv, Command& cmd) {
   if (inv.has("memory")) body["memory_mib"] = int_value(inv, "memory");
   if (inv.has("env")) body["env"] = env_object(inv.list("env"));
   if (inv.has("isolation")) body["isolation"] = inv.get("isolation");
+  if (inv.has("no_network")) {
+    body["network"] = "none";
+  } else if (inv.has("allow_out") || inv.has("deny_out")) {
+    Json network = Json::object();
+    for (const char* key : {"allow_out", "deny_out"}) {
+      if (!inv.has(key)) continue;
+      Json list = Json::array();
+      for (const std::string& value : inv.list(key))
+        for (const std::string& entry : split_list(value)) list.push_back(entry);
+      network[key] = list;
+    }
+    body["network"] = network;
+  }
   cmd.request = {"POST", "/v1/sandboxes", std::move(body)};
+}
+
+void build_netpolicy_add(const Invocation& inv, Command& cmd) {
+  Json rule = {{"direction", inv.get("direction")}, {"action", inv.get("action")}};
+  if (inv.has("cidr")) rule["cidr"] = inv.get("cidr");
+  if (inv.has("proto")) rule["protocol"] = inv.get("proto");
+  if (inv.has("ports")) rule["ports"] = inv.get("ports");
+  if (inv.has("priority")) rule["priority"] = int_value(inv, "priority");
+  if (inv.has("rule_id")) rule["id"] = inv.get("rule_id");
+  cmd.request = {"POST", sandbox_path(cmd.subject) + "/netpolicy/rules", std::move(rule)};
 }
 
 Result<void> build_template_from_file(const Invocation& inv, const CommandEnv& env, Command& cmd) {
@@ -169,6 +207,18 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
       break;
     case CommandId::sandbox_status:
       cmd.request = {"GET", sandbox_path(cmd.subject), std::nullopt};
+      break;
+    case CommandId::netpolicy_add: build_netpolicy_add(inv, cmd); break;
+    case CommandId::netpolicy_list:
+      cmd.request = {"GET", sandbox_path(cmd.subject) + "/netpolicy", std::nullopt};
+      cmd.all = inv.has("all");
+      break;
+    case CommandId::netpolicy_rm:
+      cmd.request = {"DELETE", sandbox_path(cmd.subject) + "/netpolicy/rules/" + encode_path_segment(inv.get("rule")),
+                     std::nullopt};
+      break;
+    case CommandId::netpolicy_stats:
+      cmd.request = {"GET", sandbox_path(cmd.subject) + "/netpolicy/stats", std::nullopt};
       break;
     case CommandId::template_list: cmd.request = {"GET", "/v1/templates", std::nullopt}; break;
     case CommandId::template_build:

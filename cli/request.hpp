@@ -40,6 +40,7 @@ struct Command {
   int timeout_seconds = 0;  ///< run/exec: --timeout, 0 if none
   std::string context_dir;  ///< template build -f: the build context to pack
   bool detach = false;      ///< template build --detach: print the build id, do not follow
+  bool all = false;         ///< netpolicy list --all: nexusd's own rules and the defaults too
 };
 
 /// Build the Command for an Invocation. Errors are usage errors (Errc::invalid_argument):

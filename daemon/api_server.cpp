@@ -13,6 +13,7 @@
 #include "common/strings.hpp"
 #include "daemon/api_util.hpp"
 #include "daemon/command_api.hpp"
+#include "daemon/network_api.hpp"
 #include "nexus_config.h"
 
 namespace nexus::daemon {
@@ -52,6 +53,9 @@ Result<CreateRequest> parse_create(const Json& body) {
   req.cpus = *cpus;
   req.memory_mib = *mem;
   req.env = std::move(*env);
+  auto network = parse_network_field(body);
+  if (!network) return fail(network.error());
+  req.network = std::move(*network);
   return req;
 }
 
@@ -160,6 +164,7 @@ void ApiServer::handle_sandboxes(const Principal& who, const std::vector<std::st
     }
     return method_not_allowed(ex);
   }
+  if (parts.size() >= 5 && parts[4] == "netpolicy") return handle_netpolicy(mgr_, id, parts, std::move(ex));
   if (parts.size() != 5)
     return reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", ex->request().path));
   const std::string& action = parts[4];

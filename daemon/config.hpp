@@ -37,10 +37,14 @@ struct DaemonConfig {
   uint32_t vmm_uid = 300000;
   uint32_t vmm_gid = 300000;
 
-  // Networking (DESIGN.md section 8; a future issue): read from nexusd.toml and validated, not
-  // acted on yet. Sandboxes have loopback only.
-  std::string network_pool = "10.88.0.0/16";  ///< IPv4 CIDR sandbox addresses come from
+  // Networking (DESIGN.md section 8).
+  std::string network_pool = "10.88.0.0/16";  ///< IPv4 network sandbox addresses come from (/30 each)
+  std::string network_pool6;                  ///< IPv6 network (/126 each); empty: IPv4 only
+  std::string policy_backend = "auto";        ///< auto (ebpf, else nftables), ebpf, nftables, none
   std::string egress_default = "allow";       ///< allow or deny: sandboxes' outbound traffic
+  uint16_t gateway_http_port = 15080;         ///< the egress gateway (tcp 80 is redirected here)
+  uint16_t gateway_tls_port = 15443;          ///< (tcp 443)
+  uint16_t dns_port = 15053;                  ///< the DNS forwarder (udp/tcp 53 to the gateway address)
 
   std::string templates_dir() const { return root_dir + "/templates"; }
   std::string sandboxes_dir() const { return root_dir + "/sandboxes"; }
@@ -48,6 +52,7 @@ struct DaemonConfig {
   std::string agent_socket_dir(const std::string& id) const { return run_dir + "/sandboxes/" + id; }
   std::string agent_socket(const std::string& id) const { return agent_socket_dir(id) + "/agent.sock"; }
   std::string disk_pool_dir() const { return root_dir + "/disks"; }
+  std::string netns_dir() const { return run_dir + "/netns"; }
 };
 
 }  // namespace nexus::daemon

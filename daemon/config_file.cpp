@@ -22,6 +22,7 @@
 #include "daemon/e2b_server.hpp"
 #include "daemon/nexusd_paths.h"
 #include "rootfs/template_def.hpp"
+#include "net/sandbox_network.hpp"
 
 namespace nexus::daemon {
 namespace {
@@ -178,11 +179,17 @@ const std::vector<SectionSpec>& sections() {
       {"network",
        {
            {"pool", string_value([](Settings& s) -> auto& { return s.daemon.network_pool; }, check_network_pool)},
+           {"pool6", string_value([](Settings& s) -> auto& { return s.daemon.network_pool6; }, check_network_pool6)},
+           {"policy_backend",
+            string_value([](Settings& s) -> auto& { return s.daemon.policy_backend; }, check_policy_backend)},
+           {"dns_port", int_value([](Settings& s) -> auto& { return s.daemon.dns_port; }, 1, 65535)},
        }},
       {"egress",
        {
            {"default",
             string_value([](Settings& s) -> auto& { return s.daemon.egress_default; }, check_egress_default)},
+           {"http_port", int_value([](Settings& s) -> auto& { return s.daemon.gateway_http_port; }, 1, 65535)},
+           {"tls_port", int_value([](Settings& s) -> auto& { return s.daemon.gateway_tls_port; }, 1, 65535)},
        }},
   };
   return table;
@@ -227,19 +234,19 @@ std::optional<std::string> check_listen(std::string_view v) {
 }
 
 std::optional<std::string> check_network_pool(std::string_view v) {
-  auto bad = [&] { return fmt::format("'{}' is not an IPv4 network (ADDRESS/PREFIX, e.g. 10.88.0.0/16)", v); };
-  size_t slash = v.find('/');
-  if (slash == std::string_view::npos) return bad();
-  std::string addr(v.substr(0, slash));
-  auto prefix = parse_int(v.substr(slash + 1));
-  in_addr a{};
-  if (!prefix || inet_pton(AF_INET, addr.c_str(), &a) != 1) return bad();
-  // At least 4 addresses (network, gateway, one sandbox, broadcast); /8 is already 16M.
-  if (*prefix < 8 || *prefix > 30) return fmt::format("'{}': the prefix length must be between 8 and 30", v);
-  uint32_t host_bits = *prefix == 32 ? 0 : (0xffffffffu >> *prefix);
-  if (ntohl(a.s_addr) & host_bits)
-    return fmt::format("'{}' has host bits set (the network address is needed, e.g. 10.88.0.0/16)", v);
+  if (auto p = net::AddressPool::parse(v); !p) return p.error().message();
   return std::nullopt;
+}
+
+std::optional<std::string> check_network_pool6(std::string_view v) {
+  if (v.empty()) return std::nullopt;
+  if (auto p = net::AddressPool::parse("10.0.0.0/8", v); !p) return p.error().message();
+  return std::nullopt;
+}
+
+std::optional<std::string> check_policy_backend(std::string_view v) {
+  if (v == "auto" || v == "ebpf" || v == "nftables" || v == "none") return std::nullopt;
+  return fmt::format("'{}' is not auto, ebpf, nftables or none", v);
 }
 
 std::optional<std::string> check_egress_default(std::string_view v) {
@@ -387,11 +394,19 @@ void add_command_line_options(CLI::App& app, Settings& s, std::string& config_pa
                  "Pull from this HOST[:PORT] over plain http (repeatable, replaces the file's list; loopback "
                  "registries always may)");
   app.add_option("--network-pool", cfg.network_pool,
-                 "IPv4 network sandbox addresses will come from (not used yet: sandboxes have loopback only)")
+                 "IPv4 network sandbox addresses come from (a /30 per sandbox)")
       ->check(validator(check_network_pool, "CIDR"))
       ->capture_default_str();
+  app.add_option("--network-pool6", cfg.network_pool6,
+                 "IPv6 network sandbox addresses come from (a /126 per sandbox; empty: IPv4 only)")
+      ->check(validator(check_network_pool6, "CIDR"));
+  app.add_option("--policy-backend", cfg.policy_backend,
+                 "What enforces sandbox network rules: auto (ebpf, else nftables), ebpf, nftables or none "
+                 "(unfiltered: only when you mean it)")
+      ->check(validator(check_policy_backend, "auto|ebpf|nftables|none"))
+      ->capture_default_str();
   app.add_option("--egress-default", cfg.egress_default,
-                 "Sandboxes' outbound traffic when no policy says: allow or deny (not used yet)")
+                 "Sandboxes' outbound traffic when no rule matches: allow or deny")
       ->check(validator(check_egress_default, "allow|deny"))
       ->capture_default_str();
   app.add_option("--log-level", s.log_level, "debug, info, warning or error")

@@ -41,7 +41,7 @@ struct Settings {
   // [registries]
   std::string registry_credentials;  ///< empty: /etc/nexus/registries.json when it exists
   std::vector<std::string> insecure_registries;
-  // [network] pool and [egress] default go to daemon.network_pool and daemon.egress_default.
+  // [network] and [egress] keys go to daemon.network_* and daemon.egress_default / gateway_*.
 
   /// --check-config (command line only): check the file and the options, then exit.
   bool check_only = false;
@@ -72,6 +72,8 @@ std::optional<std::string> check_isolation(std::string_view value);
 std::optional<std::string> check_log_level(std::string_view value);
 std::optional<std::string> check_listen(std::string_view value);
 std::optional<std::string> check_network_pool(std::string_view value);
+std::optional<std::string> check_network_pool6(std::string_view value);
+std::optional<std::string> check_policy_backend(std::string_view value);
 std::optional<std::string> check_egress_default(std::string_view value);
 std::optional<std::string> check_template_name(std::string_view value);
 

@@ -48,6 +48,7 @@ void JailBackend::start(const SandboxRecord& r, const rootfs::TemplateInfo& tpl,
   spec.uid_base = config_.uid_base;
   spec.uid_count = config_.uid_count;
   spec.log_path = spec.sandbox_dir + "/agent.log";  // removed with the sandbox dir
+  if (r.net_index >= 0) spec.netns_path = config_.netns_dir() + "/" + r.id;  // made by Networking
   auto handle = jail::spawn(spec);
   listen_fd->reset();  // the agent holds the listening socket now
   if (!handle) return done(fail(std::move(handle.error()).wrap("starting the sandbox")));

@@ -3,6 +3,7 @@
 #include "daemon/sandbox_manager.hpp"
 
 #include <filesystem>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -49,7 +50,7 @@ jail::Handle handle_of(const SandboxRecord& r) {
 }  // namespace
 
 SandboxManager::SandboxManager(uv::Loop& loop, Store& store, DaemonConfig config)
-    : loop_(loop), store_(store), config_(std::move(config)), jail_(std::make_unique<JailBackend>(config_)),
+    : loop_(loop), store_(store), config_(std::move(config)), net_(config_), jail_(std::make_unique<JailBackend>(config_)),
       microvm_(std::make_unique<MicrovmBackend>(loop, config_,
                                                 [this](const std::string& id, SandboxState state, std::string reason) {
                                                   backend_exit(id, state, std::move(reason));
@@ -90,6 +91,7 @@ void SandboxManager::backend_exit(const std::string& id, SandboxState state, std
 }
 
 Result<void> SandboxManager::reconcile() {
+  NEXUS_TRY(net_.start());
   NEXUS_TRY(mkdir_p(config_.sandboxes_dir(), 0700));
   NEXUS_TRY(mkdir_p(config_.templates_dir(), 0755));
   NEXUS_TRY(mkdir_p(config_.run_dir + "/sandboxes", 0700));
@@ -103,6 +105,9 @@ Result<void> SandboxManager::reconcile() {
       live->agent = std::make_unique<AgentClient>(loop_, backend_for(r).agent_endpoint(r), r.access_token);
       live_[r.id] = std::move(live);
       backend_for(r).adopt(r);
+      if (auto res = net_.adopt(r); !res)
+        log::warning(kLog, "sandbox {}: {}; its traffic is not filtered until its rules are set again", r.id,
+                     res.error().message());
       ++adopted;
       log::info(kLog, "adopted sandbox {} (pid {}, {})", r.id, r.pid, state_name(r.state));
       continue;
@@ -125,6 +130,9 @@ Result<void> SandboxManager::reconcile() {
   }
   for (auto& entry : std::filesystem::directory_iterator(config_.run_dir + "/sandboxes", ec))
     if (!live_.count(entry.path().filename())) std::filesystem::remove_all(entry.path(), ec);
+  std::set<std::string> live_ids;
+  for (const auto& [id, l] : live_) live_ids.insert(id);
+  net_.remove_leftovers(live_ids);
   (void)store_.prune_stopped(unix_now_ms() - kKeepStoppedMs);  // housekeeping only
   log::info(kLog, "reconciled: {} adopted, {} cleaned up", adopted, cleaned);
   return {};
@@ -240,6 +248,7 @@ Result<SandboxManager::Validated> SandboxManager::validate(const CreateRequest& 
   for (const auto& [k, val] : req.env) r.env[k] = val;
   r.owner = req.owner;
   r.metadata = req.metadata;
+  r.network = to_json(req.network);
   r.on_timeout = req.on_timeout;
   r.access_token = random_hex(16);
   r.ttl_seconds = ttl;
@@ -255,7 +264,16 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
   auto checked = validate(req);
   if (!checked) return done(fail(checked.error()));
   SandboxRecord r = std::move(checked->record);
-  if (auto res = store_.insert(r); !res) return done(fail(res.error()));
+  if (r.network.value("enabled", true) && r.isolation == "jail") {
+    // microVMs have no network device yet: they keep loopback only.
+    auto index = net_.allocate();
+    if (!index) return done(fail(index.error()));
+    r.net_index = *index;
+  }
+  if (auto res = store_.insert(r); !res) {
+    if (r.net_index >= 0) (void)net_.teardown(r);  // frees the block
+    return done(fail(res.error()));
+  }
 
   auto failed = [this, done](SandboxRecord rr, Error e) {
     log::warning(kLog, "sandbox {} did not start: {}", rr.id, e.message());
@@ -287,6 +305,11 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
                  {"defaultWorkdir", workdir},
                  {"accessToken", rec.access_token},
                  {"trafficAccessToken", traffic_token_for(rec.access_token)}};  // Nexus's own field
+    if (auto a = net_.addresses(rec); a) {
+      Json ns = Json::array({a->host4});
+      if (a->has_ipv6()) ns.push_back(a->host6);
+      body["network"] = {{"nameservers", ns}};  // Nexus's own field: the DNS forwarder
+    }
     std::optional<rootfs::Command> start_command = tdefaults.start_command;
     rootfs::Restart restart = tdefaults.restart.value_or(rootfs::Restart{});
     l->agent->init(body, [this, id, done, failed, start_command, restart](Result<void> res) {
@@ -307,12 +330,46 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
       done(l2->record);
     });
   };
+  if (r.net_index >= 0) {
+    if (auto n = net_.setup(r); !n) return failed(r, std::move(n.error()));
+  }
   backend.start(r, checked->tpl, std::move(spawned), [this, id, done, failed, init](Result<void> res) {
     Live* l = find_live(id);
     if (!l) return done(fail(Errc::conflict, fmt::format("sandbox '{}' was stopped while starting", id)));
     if (!res) return failed(l->record, std::move(res).error());
     init();
   });
+}
+
+Result<NetworkSettings> SandboxManager::network_settings(const std::string& id) {
+  auto r = get(id);
+  if (!r) return fail(r.error());
+  return settings_from_json(r->network);
+}
+
+Result<SandboxRecord> SandboxManager::set_network(const std::string& id, NetworkSettings settings) {
+  auto found = require_live(id);
+  if (!found) return fail(found.error());
+  Live* l = *found;
+  if (l->record.net_index < 0)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' has no network of its own (created with --network none "
+                                            "or as a microVM)", id));
+  SandboxRecord updated = l->record;
+  settings.enabled = true;
+  updated.network = to_json(settings);
+  NEXUS_TRY(net_.apply(updated));
+  l->record.network = updated.network;
+  if (auto s = save(l->record); !s) return fail(s.error());
+  return l->record;
+}
+
+Result<Json> SandboxManager::network_stats(const std::string& id) {
+  auto found = require_live(id);
+  if (!found) return fail(found.error());
+  Live* l = *found;
+  if (l->record.net_index < 0)
+    return fail(Errc::conflict, fmt::format("sandbox '{}' has no network of its own", id));
+  return net_.stats(l->record);
 }
 
 size_t SandboxManager::count_using_template(const std::string& template_name) const {
@@ -347,6 +404,13 @@ std::vector<SandboxRecord> SandboxManager::live_records() const {
 
 Result<void> SandboxManager::teardown(SandboxRecord& r, SandboxState final_state, std::string reason) {
   auto res = backend_for(r).destroy(r);
+  if (r.net_index >= 0) {
+    // After the processes are gone: nothing can use the network while it is removed.
+    if (auto n = net_.teardown(r); !n) {
+      log::error(kLog, "removing the network of sandbox {}: {}", r.id, n.error().message());
+      if (res) res = std::move(n);
+    }
+  }
   if (!res) {
     log::error(kLog, "tearing down sandbox {}: {}", r.id, res.error().message());
     final_state = SandboxState::failed;

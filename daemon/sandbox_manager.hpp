@@ -20,6 +20,8 @@
 #include "daemon/config.hpp"
 #include "daemon/isolation.hpp"
 #include "daemon/microvm_backend.hpp"
+#include "daemon/network_settings.hpp"
+#include "daemon/networking.hpp"
 #include "daemon/sandbox_record.hpp"
 #include "daemon/store.hpp"
 #include "rootfs/template_store.hpp"
@@ -39,6 +41,7 @@ struct CreateRequest {
   TimeoutAction on_timeout = TimeoutAction::stop;
   std::string owner;
   std::string isolation;  ///< auto, microvm or jail; empty: the daemon's default
+  NetworkSettings network;  ///< rules, domains, public traffic; enabled = false: loopback only
 };
 
 class SandboxManager {
@@ -69,6 +72,15 @@ class SandboxManager {
   Result<AgentClient*> begin_command(const std::string& id);
   /// Record activity at the end of a command (refreshes the TTL again).
   void end_command(const std::string& id);
+
+  /// A sandbox's network settings (the stored ones, also for a stopped sandbox).
+  Result<NetworkSettings> network_settings(const std::string& id);
+  /// Replaces a live sandbox's network settings and applies its rules at once (atomically for
+  /// packets). On error nothing changes.
+  Result<SandboxRecord> set_network(const std::string& id, NetworkSettings settings);
+  /// Per-rule counters of a live sandbox's policy.
+  Result<Json> network_stats(const std::string& id);
+  const Networking& networking() const { return net_; }
 
   /// Number of live (creating, active or paused) sandboxes made from `template_name`.
   size_t count_using_template(const std::string& template_name) const;
@@ -113,6 +125,7 @@ class SandboxManager {
   Store& store_;
   DaemonConfig config_;
   HostFacts host_;
+  Networking net_;
   std::unique_ptr<Backend> jail_;
   std::unique_ptr<MicrovmBackend> microvm_;
   std::map<std::string, std::unique_ptr<Live>> live_;

@@ -41,6 +41,10 @@ struct SandboxRecord {
   std::map<std::string, std::string> metadata;  ///< free-form labels (E2B metadata)
   TimeoutAction on_timeout = TimeoutAction::stop;
   std::string access_token;      ///< the agent's envd access token (X-Access-Token)
+  int64_t net_index = -1;        ///< the sandbox's block of the address pool; -1: no network of its own
+  /// The network settings asked for (daemon/network_settings.hpp): rules, domains, public
+  /// traffic. Kept as JSON so the record does not depend on net/.
+  Json network = Json::object();
 
   bool live() const { return state == SandboxState::running || state == SandboxState::paused; }
 };

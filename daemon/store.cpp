@@ -72,12 +72,17 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX images_manifest ON images(manifest_digest);
     )sql",
+    // 4: sandbox networking: the address block and the network settings (rules, domains)
+    R"sql(
+    ALTER TABLE sandboxes ADD COLUMN net_index INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE sandboxes ADD COLUMN network_json TEXT NOT NULL DEFAULT '{}';
+    )sql",
 };
 
 constexpr const char* kColumns =
     "id, name, template, isolation, state, cpus, memory_mib, env_json, owner, ttl_seconds, "
     "created_at, expires_at, last_active_at, stopped_at, pid, pid_start_time, error, metadata_json, "
-    "on_timeout, access_token";
+    "on_timeout, access_token, net_index, network_json";
 
 SandboxRecord read_row(sqlite3_stmt* s) {
   SandboxRecord r;
@@ -107,6 +112,8 @@ SandboxRecord read_row(sqlite3_stmt* s) {
   }
   r.on_timeout = col_text(s, 18) == "pause" ? TimeoutAction::pause : TimeoutAction::stop;
   r.access_token = col_text(s, 19);
+  r.net_index = sqlite3_column_int64(s, 20);
+  if (auto n = parse_json(col_text(s, 21)); n && n->is_object()) r.network = std::move(*n);
   return r;
 }
 
@@ -131,6 +138,8 @@ void bind_record(Stmt& st, const SandboxRecord& r) {
   st.bind(18, dump_json(Json(r.metadata)));
   st.bind(19, std::string(r.on_timeout == TimeoutAction::pause ? "pause" : "stop"));
   st.bind(20, r.access_token);
+  st.bind(21, r.net_index);
+  st.bind(22, dump_json(r.network.is_object() ? r.network : Json::object()));
 }
 
 }  // namespace
@@ -197,7 +206,7 @@ Result<void> Store::migrate() {
 }
 
 Result<void> Store::insert(const SandboxRecord& r) {
-  Stmt st(db_, fmt::format("INSERT INTO sandboxes ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+  Stmt st(db_, fmt::format("INSERT INTO sandboxes ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)",
                            kColumns).c_str());
   if (!st.ok()) return fail(st.error("preparing insert"));
   bind_record(st, r);
@@ -210,7 +219,7 @@ Result<void> Store::update(const SandboxRecord& r) {
           "UPDATE sandboxes SET name=?2, template=?3, isolation=?4, state=?5, cpus=?6, memory_mib=?7, "
           "env_json=?8, owner=?9, ttl_seconds=?10, created_at=?11, expires_at=?12, last_active_at=?13, "
           "stopped_at=?14, pid=?15, pid_start_time=?16, error=?17, metadata_json=?18, on_timeout=?19, "
-          "access_token=?20 WHERE id=?1");
+          "access_token=?20, net_index=?21, network_json=?22 WHERE id=?1");
   if (!st.ok()) return fail(st.error("preparing update"));
   bind_record(st, r);
   if (sqlite3_step(st.get()) != SQLITE_DONE) return fail(st.error("updating sandbox"));

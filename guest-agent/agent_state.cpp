@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "guest-agent/network_files.hpp"
+
 namespace nexus::agent {
 
 AgentState::AgentState(AgentOptions options)
@@ -38,6 +40,12 @@ Result<void> AgentState::apply_init(const Json& body) {
   if (!token) return fail(std::move(token).error());
   auto traffic = json_string(body, "trafficAccessToken", traffic_token_);
   if (!traffic) return fail(std::move(traffic).error());
+  // Nexus's own field: the sandbox's DNS server and, with credential injection, the gateway CA.
+  if (auto it = body.find("network"); it != body.end() && !options_.single_user) {
+    auto files = network_files_from_json(*it);
+    if (!files) return fail(std::move(files).error());
+    NEXUS_TRY(write_network_files(options_.etc_dir, *files));
+  }
   env_vars_ = std::move(envs);
   if (!user->empty()) default_user_ = std::move(*user);
   default_workdir_ = std::move(*workdir);

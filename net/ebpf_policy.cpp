@@ -119,7 +119,20 @@ Counter add(Counter a, Counter b) { return {a.packets + b.packets, a.bytes + b.b
 
 }  // namespace
 
-Result<std::unique_ptr<EbpfPolicy>> EbpfPolicy::attach(int ifindex, const RuleSet& rules) {
+Result<void> EbpfPolicy::probe() {
+  LogCapture capture;
+  nx_policy* skel = nx_policy__open();
+  int err = skel ? nx_policy__load(skel) : -errno;
+  if (skel) nx_policy__destroy(skel);
+  if (!skel || err) {
+    Error e = bpf_error(err, "loading the policy program");
+    if (!capture.text().empty()) e = Error(e.code(), e.message() + "; libbpf: " + tail(capture.text()));
+    return fail(std::move(e));
+  }
+  return {};
+}
+
+Result<std::unique_ptr<EbpfPolicy>> EbpfPolicy::attach(int ifindex, const RuleSet& rules, bool take_over) {
   if (ifindex <= 0)
     return fail(Errc::invalid_argument, fmt::format("ifindex '{}': not an interface", ifindex));
   auto compiled = compile(rules);
@@ -146,11 +159,11 @@ Result<std::unique_ptr<EbpfPolicy>> EbpfPolicy::attach(int ifindex, const RuleSe
 
   NEXUS_TRY(self->write_generation(0, *compiled));
   self->active_ = std::move(*compiled);
-  NEXUS_TRY(self->attach_hooks());
+  NEXUS_TRY(self->attach_hooks(take_over));
   return self;
 }
 
-Result<void> EbpfPolicy::attach_hooks() {
+Result<void> EbpfPolicy::attach_hooks(bool take_over) {
   LogCapture capture;
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_,
               .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
@@ -167,7 +180,8 @@ Result<void> EbpfPolicy::attach_hooks() {
   for (const Hook& h : {Hook{BPF_TC_INGRESS, skel_->progs.nx_egress, &attached_egress_, "ingress (sandbox egress)"},
                         Hook{BPF_TC_EGRESS, skel_->progs.nx_ingress, &attached_ingress_, "egress (sandbox ingress)"}}) {
     hook.attach_point = h.point;
-    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(h.prog), .flags = 0,
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(h.prog),
+                .flags = take_over ? static_cast<__u32>(BPF_TC_F_REPLACE) : 0u,
                 .handle = kTcHandle, .priority = kTcPriority);
     err = bpf_tc_attach(&hook, &opts);
     if (err) {

@@ -41,7 +41,13 @@ class EbpfPolicy final : public PolicyBackend {
   /// both TC hooks of `ifindex` (creating the clsact qdisc when it is not there). Errors:
   /// Errc::invalid_argument / too_large for the rules, permission_denied without CAP_BPF or
   /// CAP_NET_ADMIN, a system error otherwise; a verifier rejection carries the log's tail.
-  static Result<std::unique_ptr<EbpfPolicy>> attach(int ifindex, const RuleSet& rules);
+  /// `take_over`: replace the filters an earlier EbpfPolicy (of a nexusd that died) left on
+  /// the interface instead of failing with already_exists.
+  static Result<std::unique_ptr<EbpfPolicy>> attach(int ifindex, const RuleSet& rules, bool take_over = false);
+
+  /// Whether the program loads here (verifier, CAP_BPF): what nexusd asks before it picks
+  /// this backend. The error says why not.
+  static Result<void> probe();
 
   EbpfPolicy(const EbpfPolicy&) = delete;
   EbpfPolicy& operator=(const EbpfPolicy&) = delete;
@@ -74,7 +80,7 @@ class EbpfPolicy final : public PolicyBackend {
   EbpfPolicy() = default;
   Result<void> write_generation(uint32_t gen, const CompiledPolicy& policy);
   Result<void> delete_entries(uint32_t gen, const CompiledPolicy& policy);
-  Result<void> attach_hooks();
+  Result<void> attach_hooks(bool take_over);
   Result<void> detach_locked();  ///< detach() while libbpf's output is being captured
   Result<Counter> read_counter(int map_fd, uint32_t slot) const;
   Result<void> zero_counters(uint32_t parity);

@@ -213,6 +213,9 @@ std::string format_v6(const std::array<uint8_t, 16>& bytes) {
 
 Result<AddressPool> AddressPool::parse(std::string_view v4, std::string_view v6) {
   AddressPool pool;
+  if (v4.find('/') == std::string_view::npos)
+    return fail(Errc::invalid_argument,
+                fmt::format("network pool '{}': ADDRESS/PREFIX is needed, e.g. 10.88.0.0/16", v4));
   auto c4 = Cidr::parse(v4);
   if (!c4) return fail(std::move(c4.error()).wrap(fmt::format("network pool '{}'", v4)));
   if (c4->family != 4 || c4->prefix_len < 8 || c4->prefix_len > 28)

@@ -41,6 +41,10 @@ struct Spec {
   uint32_t uid_base = 100000;  ///< container uid/gid 0 maps to host uid_base
   uint32_t uid_count = 65536;  ///< number of mapped ids
   std::string log_path;        ///< agent stdout/stderr are appended here; empty: /dev/null
+  /// A network namespace to join (net::create_sandbox_network's bind mount) instead of a new
+  /// one with only loopback. Owned by the host's user namespace, so the sandbox cannot
+  /// reconfigure it.
+  std::string netns_path;
 };
 
 struct Handle {

@@ -20,6 +20,8 @@ ChildStatus bring_up_loopback() noexcept {
   ChildStatus st;
   if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
     st = child_errno("reading the flags of 'lo'");
+  } else if (ifr.ifr_flags & IFF_UP) {
+    // A namespace nexusd made has it up already (and the sandbox could not change it).
   } else {
     ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
     if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) st = child_errno("bringing up 'lo'");

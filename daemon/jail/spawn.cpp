@@ -75,6 +75,7 @@ struct ChildPlan {
   int null_fd = -1;
   int listen_fd = -1;
   int exec_fd = -1;
+  int netns_fd = -1;        // the sandbox's network namespace made by nexusd; -1: a new empty one
   int report_fd = -1;       // write end of the report pipe
   int report_read_fd = -1;  // the caller's end, closed in the children
   int sync_fd = -1;         // helper's end of the "id maps written" socket pair
@@ -251,7 +252,16 @@ ChildStatus set_sandbox_rlimits() noexcept {
   };
   check(detail::mount_overlay(plan.rootfs));
   check(join_cgroups(plan));
-  if (::unshare(kNamespaceFlags) != 0) check(detail::child_errno("creating namespaces"));
+  int flags = kNamespaceFlags;
+  if (plan.netns_fd >= 0) {
+    // Joined while still in the host's user namespace (setns needs CAP_SYS_ADMIN over the
+    // namespace's owner); the sandbox's own user namespace then has no power over it, so
+    // nothing inside can change its addresses, routes or interfaces.
+    if (::setns(plan.netns_fd, CLONE_NEWNET) != 0) check(detail::child_errno("joining the sandbox's network namespace"));
+    ::close(plan.netns_fd);
+    flags &= ~CLONE_NEWNET;
+  }
+  if (::unshare(flags) != 0) check(detail::child_errno("creating namespaces"));
   detail::send_message(plan.report_fd, MessageKind::unshared, 0, 0, nullptr);
   char go = 0;
   ssize_t n;
@@ -392,6 +402,12 @@ Result<Handle> spawn(const Spec& spec) {
                     : open_fd(spec.log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY, 0640,
                               "the sandbox log");
   if (!log_fd) return fail(std::move(log_fd).error());
+  UniqueFd netns;
+  if (!spec.netns_path.empty()) {
+    auto ns = open_fd(spec.netns_path, O_RDONLY, 0, "the sandbox's network namespace");
+    if (!ns) return fail(std::move(ns).error());
+    netns = std::move(*ns);
+  }
 
   ChildPlan plan;
   plan.rootfs = detail::make_rootfs_plan(spec.lower_dir, spec.sandbox_dir, spec.uid_base);
@@ -415,6 +431,7 @@ Result<Handle> spawn(const Spec& spec) {
   plan.null_fd = null_fd->get();
   plan.exec_fd = agent->get();
   plan.listen_fd = spec.listen_fd;
+  plan.netns_fd = netns.get();
 
   auto cgroup = detail::open_cgroup(spec.id);
   if (auto r = cgroup->create(spec.limits); !r) {

@@ -180,7 +180,7 @@ TEST_CASE("config file: the shipped packaging/nexusd.toml is all defaults", "[co
     }
     text += line + "\n";
   }
-  CHECK(keys == 24);  // every key of nexusd.toml(5)
+  CHECK(keys == 29);  // every key of nexusd.toml(5)
   Settings s = from_text(text);
   Settings d;
   CHECK(s.daemon.root_dir == d.daemon.root_dir);
@@ -339,16 +339,21 @@ TEST_CASE("config file: errors name the file, the line and the reason", "[config
 
   // The address pool: an IPv4 network address with a usable prefix.
   CHECK(error_of("[network]\npool = \"10.88.0.0\"\n") ==
-        "/etc/nexus/nexusd.toml:2: [network] pool: '10.88.0.0' is not an IPv4 network (ADDRESS/PREFIX, e.g. "
-        "10.88.0.0/16)");
+        "/etc/nexus/nexusd.toml:2: [network] pool: network pool '10.88.0.0': ADDRESS/PREFIX is needed, "
+        "e.g. 10.88.0.0/16");
   CHECK(error_of("[network]\npool = \"10.88.0.1/16\"\n") ==
-        "/etc/nexus/nexusd.toml:2: [network] pool: '10.88.0.1/16' has host bits set (the network address is "
-        "needed, e.g. 10.88.0.0/16)");
-  CHECK(error_of("[network]\npool = \"10.0.0.0/4\"\n") ==
-        "/etc/nexus/nexusd.toml:2: [network] pool: '10.0.0.0/4': the prefix length must be between 8 and 30");
+        "/etc/nexus/nexusd.toml:2: [network] pool: network pool '10.88.0.1/16': cidr '10.88.0.1/16': host bits "
+        "set; the network is 10.88.0.0/16");
+  CHECK(error_of("[network]\npool = \"10.0.0.0/7\"\n") ==
+        "/etc/nexus/nexusd.toml:2: [network] pool: network pool '10.0.0.0/7': an IPv4 network from /8 to /28 is "
+        "needed (each sandbox takes a /30)");
+  CHECK(error_of("[network]\npool6 = \"10.0.0.0/8\"\n").starts_with("/etc/nexus/nexusd.toml:2: [network] pool6: "));
+  CHECK(error_of("[network]\npolicy_backend = \"iptables\"\n") ==
+        "/etc/nexus/nexusd.toml:2: [network] policy_backend: 'iptables' is not auto, ebpf, nftables or none");
   CHECK(error_of("[network]\npool = \"fd00::/64\"\n").starts_with("/etc/nexus/nexusd.toml:2: [network] pool: "));
   CHECK(error_of("[network]\npool = \"10.88.0.0/16\"\n").empty());
-  CHECK(error_of("[network]\npool = \"192.168.7.252/30\"\n").empty());
+  CHECK(error_of("[network]\npool = \"192.168.7.240/28\"\n").empty());
+  CHECK(error_of("[network]\npool6 = \"fd4e:7800::/64\"\npolicy_backend = \"nftables\"\ndns_port = 5353\n").empty());
 
   // Syntax errors carry toml++'s reason and the line.
   auto syntax = error_of("[sandbox]\nttl = 5\ncpus = \n");

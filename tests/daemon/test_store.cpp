@@ -41,7 +41,7 @@ TEST_CASE("store round-trips sandboxes and survives reopen", "[store]") {
   {
     auto store = Store::open(db);
     REQUIRE(store);
-    CHECK((*store)->schema_version() == 3);
+    CHECK((*store)->schema_version() == 4);
     REQUIRE((*store)->insert(sample("sb_a")));
     auto dup = (*store)->insert(sample("sb_a"));
     CHECK_FALSE(dup);

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "daemon/networking.hpp"
+
+#include <fmt/format.h>
+
+#include "common/log.hpp"
+#include "net/ebpf_policy.hpp"
+
+namespace nexus::daemon {
+namespace {
+
+constexpr const char* kLog = "network";
+
+/// The "none" backend: the operator chose unfiltered networks; it enforces nothing and says so.
+class NoPolicy final : public net::PolicyBackend {
+ public:
+  std::string_view name() const override { return "none"; }
+  Result<void> replace(const net::RuleSet&) override { return {}; }
+  Result<std::vector<net::RuleCounter>> rule_counters() const override { return std::vector<net::RuleCounter>{}; }
+  Result<void> detach() override { return {}; }
+};
+
+}  // namespace
+
+Networking::Networking(const DaemonConfig& config) : config_(config) {}
+Networking::~Networking() = default;  // policies stay attached: sandboxes outlive nexusd
+
+Result<void> Networking::start() {
+  auto pool = net::AddressPool::parse(config_.network_pool, config_.network_pool6);
+  if (!pool) return fail(pool.error());
+  pool_ = std::move(*pool);
+
+  const std::string& want = config_.policy_backend;
+  if (want != "auto" && want != "ebpf" && want != "nftables" && want != "none")
+    return fail(Errc::invalid_argument,
+                fmt::format("policy backend '{}': expected auto, ebpf, nftables or none", want));
+  if (want == "none") {
+    choice_ = {"none", "chosen by the operator: sandbox traffic is not filtered"};
+  } else if (want == "nftables") {
+    choice_ = {"", "the nftables backend is not built into this nexusd yet"};
+  } else if (auto probe = net::EbpfPolicy::probe(); probe) {
+    choice_ = {"ebpf", "the TC classifier loads"};
+  } else {
+    choice_ = {"", fmt::format("eBPF: {}", probe.error().message())};
+  }
+  if (choice_.name.empty())
+    log::warning(kLog, "no network policy backend: {}; sandboxes with a network are refused "
+                       "(set [network] policy_backend = \"none\" to allow unfiltered ones)", choice_.reason);
+  else
+    log::info(kLog, "network policy backend: {} ({}); addresses from {}{}", choice_.name, choice_.reason,
+              config_.network_pool, config_.network_pool6.empty() ? "" : " and " + config_.network_pool6);
+  return {};
+}
+
+Result<int64_t> Networking::allocate() {
+  if (!pool_) return fail(Errc::unavailable, "networking is not started");
+  if (choice_.name.empty())
+    return fail(Errc::unavailable,
+                fmt::format("no network policy backend works on this host ({}); create the sandbox with "
+                            "--network none, or set [network] policy_backend = \"none\" in nexusd.toml to "
+                            "allow unfiltered networks",
+                            choice_.reason));
+  for (int64_t i = 0; i < pool_->capacity(); ++i)
+    if (!used_.count(i)) {
+      used_.insert(i);
+      return i;
+    }
+  return fail(Errc::too_large, fmt::format("the network pool {} is exhausted ({} sandboxes)", config_.network_pool,
+                                           pool_->capacity()));
+}
+
+Result<net::SandboxAddresses> Networking::addresses(const SandboxRecord& r) const {
+  if (!pool_) return fail(Errc::unavailable, "networking is not started");
+  if (r.net_index < 0) return fail(Errc::not_found, fmt::format("sandbox '{}' has no network", r.id));
+  return pool_->addresses(static_cast<uint32_t>(r.net_index));
+}
+
+Result<std::unique_ptr<net::PolicyBackend>> Networking::attach_policy(const net::SandboxNetwork& n,
+                                                                      const net::RuleSet& rules, bool take_over) {
+  if (choice_.name == "ebpf") {
+    auto p = net::EbpfPolicy::attach(n.host_ifindex, rules, take_over);
+    if (!p) return fail(p.error());
+    return std::unique_ptr<net::PolicyBackend>(std::move(*p));
+  }
+  if (choice_.name == "none") return std::unique_ptr<net::PolicyBackend>(new NoPolicy());
+  return fail(Errc::unavailable, fmt::format("no network policy backend ({})", choice_.reason));
+}
+
+namespace {
+net::RuleSet rules_for(const NetworkSettings& s, const net::SandboxAddresses& a, const DaemonConfig& c) {
+  net::RuleSet set = ruleset(s, a);
+  set.egress_default = c.egress_default == "deny" ? net::Action::deny : net::Action::allow;
+  return set;
+}
+}  // namespace
+
+Result<net::SandboxNetwork> Networking::setup(const SandboxRecord& r) {
+  auto settings = settings_from_json(r.network);
+  if (!settings) return fail(settings.error());
+  auto a = addresses(r);
+  if (!a) return fail(a.error());
+  used_.insert(r.net_index);
+  net::NetworkSpec spec;
+  spec.sandbox_id = r.id;
+  spec.netns_dir = config_.netns_dir();
+  spec.addresses = *a;
+  auto n = net::create_sandbox_network(spec);
+  if (!n && n.error().code() == Errc::already_exists) {
+    // A leftover of a crash with the same id: it is ours to remove.
+    (void)net::destroy_sandbox_network(r.id, config_.netns_dir());
+    n = net::create_sandbox_network(spec);
+  }
+  if (!n) return fail(std::move(n.error()).wrap("creating the sandbox's network"));
+  auto policy = attach_policy(*n, rules_for(*settings, *a, config_), false);
+  if (!policy) {
+    (void)net::destroy_sandbox_network(r.id, config_.netns_dir());
+    return fail(std::move(policy.error()).wrap("attaching the network policy"));
+  }
+  entries_[r.id] = Entry{*n, std::move(*policy)};
+  return *n;
+}
+
+Result<void> Networking::adopt(const SandboxRecord& r) {
+  if (r.net_index < 0) return {};
+  used_.insert(r.net_index);
+  auto settings = settings_from_json(r.network);
+  if (!settings) return fail(settings.error());
+  auto a = addresses(r);
+  if (!a) return fail(a.error());
+  net::SandboxNetwork n;
+  n.netns_path = config_.netns_dir() + "/" + r.id;
+  n.host_ifname = net::host_ifname(r.id);
+  n.addresses = *a;
+  auto index = net::interface_index(n.host_ifname);
+  if (!index) return fail(std::move(index.error()).wrap("finding the sandbox's interface"));
+  n.host_ifindex = *index;
+  auto policy = attach_policy(n, rules_for(*settings, *a, config_), true);
+  if (!policy) return fail(std::move(policy.error()).wrap("re-attaching the network policy"));
+  entries_[r.id] = Entry{n, std::move(*policy)};
+  return {};
+}
+
+Result<void> Networking::teardown(const SandboxRecord& r) {
+  auto it = entries_.find(r.id);
+  if (it != entries_.end()) {
+    (void)it->second.policy->detach();  // the interface goes next, taking the filters anyway
+    entries_.erase(it);
+  }
+  if (r.net_index >= 0) used_.erase(r.net_index);
+  return net::destroy_sandbox_network(r.id, config_.netns_dir());
+}
+
+void Networking::remove_leftovers(const std::set<std::string>& live) {
+  int removed = 0;
+  for (const auto& id : net::list_sandbox_namespaces(config_.netns_dir())) {
+    if (live.count(id)) continue;
+    if (auto res = net::destroy_sandbox_network(id, config_.netns_dir()); !res)
+      log::warning(kLog, "removing the leftover network of {}: {}", id, res.error().message());
+    else
+      ++removed;
+  }
+  if (removed) log::info(kLog, "removed {} leftover sandbox network parts", removed);
+}
+
+Result<void> Networking::apply(const SandboxRecord& r) {
+  auto it = entries_.find(r.id);
+  if (it == entries_.end()) return fail(Errc::conflict, fmt::format("sandbox '{}' has no network", r.id));
+  auto settings = settings_from_json(r.network);
+  if (!settings) return fail(settings.error());
+  return it->second.policy->replace(rules_for(*settings, it->second.network.addresses, config_));
+}
+
+Result<Json> Networking::stats(const SandboxRecord& r) const {
+  auto it = entries_.find(r.id);
+  if (it == entries_.end()) return fail(Errc::conflict, fmt::format("sandbox '{}' has no network", r.id));
+  auto counters = it->second.policy->rule_counters();
+  if (!counters) return fail(counters.error());
+  Json rules = Json::array();
+  for (const auto& c : *counters)
+    rules.push_back({{"id", c.id},
+                     {"direction", std::string(net::to_string(c.direction))},
+                     {"packets", c.counter.packets},
+                     {"bytes", c.counter.bytes}});
+  return Json{{"backend", std::string(it->second.policy->name())},
+              {"interface", it->second.network.host_ifname},
+              {"rules", rules}};
+}
+
+std::string Networking::netns_path(const std::string& id) const {
+  auto it = entries_.find(id);
+  return it == entries_.end() ? std::string() : it->second.network.netns_path;
+}
+
+}  // namespace nexus::daemon
