@@ -159,6 +159,7 @@ std::vector<Endpoint> Gateway::tls_endpoints() const {
 }
 
 const EgressStats& Gateway::stats() const { return impl_->stats; }
+EgressStats& Gateway::stats() { return impl_->stats; }
 size_t Gateway::active_connections() const { return impl_->active; }
 
 Json Gateway::stats_json() const {

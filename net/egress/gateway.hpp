@@ -68,6 +68,8 @@ class Gateway {
   std::vector<Endpoint> http_endpoints() const;
   std::vector<Endpoint> tls_endpoints() const;
   const EgressStats& stats() const;
+  /// For EgressStats::remove() when a sandbox is deleted.
+  EgressStats& stats();
   /// {"total": ..., "sandboxes": ..., "active_connections": n, "ready": bool}
   Json stats_json() const;
   size_t active_connections() const;

@@ -636,6 +636,63 @@ TEST_CASE("IPv6: the sandbox's IPv6 connections go through the gateway too", "[g
   CHECK_THAT(out, Catch::Contains("fd00::5 is a private or reserved address"));
 }
 
+TEST_CASE("an adopted listening socket, and a stop that ends open connections promptly", "[gateway]") {
+  make_ready();
+  // A listening socket made by the caller (socket activation), on the sandbox-facing address.
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(lfd >= 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "10.88.0.1", &sa.sin_addr);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0);
+  REQUIRE(::listen(lfd, 16) == 0);
+  socklen_t len = sizeof(sa);
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  const uint16_t port = ntohs(sa.sin_port);
+
+  GatewayConfig cfg;
+  cfg.http_listen = {};
+  cfg.tls_listen = {};
+  cfg.http_fds = {lfd};
+  cfg.dns.servers = {"198.51.100.10"};
+  cfg.state_dir = g.dir + "/state";  // the same CA, loaded again
+  auto log2 = JsonlAuditLog::open(g.dir + "/audit2.jsonl");
+  REQUIRE(log2);
+  auto gw2 = Gateway::start(cfg, g.sandboxes, *log2);
+  REQUIRE(gw2);
+  CHECK((*gw2)->ca_certificate_pem() == g.gateway->ca_certificate_pem());
+  REQUIRE((*gw2)->http_endpoints().size() == 1);
+  CHECK((*gw2)->http_endpoints()[0].port == port);
+  (*gw2)->set_ready();
+
+  // A sandbox connection that sends half a head and waits.
+  int fd = g.sandbox_connect("10.88.0.1", port);
+  REQUIRE(fd >= 0);
+  ::send(fd, "GET / HTTP/1.1\r\n", 16, MSG_NOSIGNAL);
+  for (int i = 0; i < 50 && (*gw2)->active_connections() == 0; ++i) std::this_thread::sleep_for(20ms);
+  REQUIRE((*gw2)->active_connections() == 1);
+  auto t0 = std::chrono::steady_clock::now();
+  gw2->reset();
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  char c;
+  pollfd p{fd, POLLIN, 0};
+  CHECK(::poll(&p, 1, 2000) == 1);
+  CHECK(::recv(fd, &c, 1, 0) <= 0);
+  ::close(fd);
+  auto recs = (*log2)->query({"", 0, 0});
+  REQUIRE(recs);
+  REQUIRE(recs->size() == 1);
+  CHECK((*recs)[0].reason == "the gateway stopped");
+  // A port already taken is an error naming the address.
+  GatewayConfig busy;
+  busy.http_listen = {"0.0.0.0:15080"};
+  busy.tls_listen = {};
+  busy.state_dir = g.dir + "/state";
+  auto clash = Gateway::start(busy, g.sandboxes, nullptr);
+  REQUIRE_FALSE(clash);
+  CHECK_THAT(clash.error().message(), Catch::Contains("binding 0.0.0.0:15080"));
+}
+
 namespace {
 long rss_kib() {
   std::ifstream in("/proc/self/status");
