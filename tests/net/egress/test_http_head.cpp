@@ -3,6 +3,8 @@
 // into every request of a keep-alive connection while bodies (chunked too) pass unchanged.
 #include <catch.hpp>
 
+#include <random>
+
 #include "net/egress/http_head.hpp"
 
 using namespace nexus;
@@ -115,4 +117,26 @@ TEST_CASE("the first response's status", "[http]") {
   ResponseSniffer g;
   g.feed("garbage");
   CHECK(g.status() == 0);
+}
+
+TEST_CASE("mangled request streams never crash and never grow past their input", "[http]") {
+  const std::string base =
+      "POST /a HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+      "GET /b HTTP/1.1\r\nHost: h.test\r\nContent-Length: 3\r\n\r\nabc";
+  std::mt19937 rng(7);
+  for (int i = 0; i < 3000; ++i) {
+    std::string m = base;
+    for (int k = 0; k < 3; ++k) m[rng() % m.size()] = static_cast<char>(rng());
+    RequestStream s("h.test", {{"X-K", "v"}});
+    std::string out;
+    size_t pos = 0;
+    while (pos < m.size()) {
+      size_t n = 1 + rng() % 20;
+      if (!s.feed(std::string_view(m).substr(pos, n), out)) break;
+      pos += n;
+    }
+    // At most the input plus one injected header per request head.
+    REQUIRE(out.size() <= m.size() + 2 * (sizeof("X-K: v\r\n") + 16));
+    (void)parse_request_head(m);
+  }
 }
