@@ -69,6 +69,7 @@ struct Connection {
   int pending_work = 0;  // queued credential lookups and write requests hold the connection
   bool closing = false;
   bool finished = false;
+  bool counted = false;  // in gw->per_sandbox
 
   int64_t start_steady = steady_ms();
   AuditRecord rec;
@@ -116,6 +117,7 @@ void from_upstream(Connection* c, std::string_view data);
 
 void maybe_delete(Connection* c) {
   if (c->open_handles == 0 && c->pending_work == 0) {
+    if (c->counted && --c->gw->per_sandbox[c->rec.sandbox_id] == 0) c->gw->per_sandbox.erase(c->rec.sandbox_id);
     c->gw->connections.erase(c);
     c->gw->active--;
     delete c;
@@ -799,6 +801,12 @@ void accept_connection(Listener* l) {
   c->sb = peer ? gw->sandboxes->find(c->peer) : nullptr;
   if (!c->sb) return refuse(c, fmt::format("unknown peer {}", c->peer.ip()));
   c->rec.sandbox_id = c->sb->policy.id;
+  if (gw->per_sandbox[c->rec.sandbox_id] >= gw->cfg.max_connections_per_sandbox) {
+    if (gw->per_sandbox[c->rec.sandbox_id] == 0) gw->per_sandbox.erase(c->rec.sandbox_id);
+    return refuse(c, "too many connections from this sandbox");
+  }
+  gw->per_sandbox[c->rec.sandbox_id]++;
+  c->counted = true;
   if (!dst) return refuse(c, "no original destination (the connection was not redirected here)");
   c->global = gw->global_snapshot();
   uv_tcp_nodelay(&c->client, 1);

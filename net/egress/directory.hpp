@@ -25,7 +25,10 @@ struct SandboxPolicy {
   std::string id;
   std::string ipv4;  ///< the sandbox's address ("10.88.0.2"); empty when none
   std::string ipv6;  ///< "fd4e:7800::2"; empty when none
-  RuleSet rules;     ///< the sandbox's L3/L4 rules (their egress CIDR rules apply here too)
+  /// The sandbox's L3/L4 rules as the user gave them (their egress CIDR rules apply here
+  /// too), without the allows nexusd adds for the TC program (DNS, tcp 80/443 to anywhere):
+  /// an allow for tcp 80 to 0.0.0.0/0 would open every private address here.
+  RuleSet rules;
   DomainLayer domains;              ///< E2B allowOut/denyOut domains
   std::vector<InjectRule> inject;   ///< E2B network.rules (literal header values)
 };

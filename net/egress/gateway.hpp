@@ -40,6 +40,8 @@ struct GatewayConfig {
   uint32_t first_bytes_timeout_ms = 10000;  ///< for the request head / ClientHello
   uint32_t idle_timeout_ms = 15 * 60 * 1000;
   size_t max_connections = 4096;
+  /// One sandbox cannot take every connection slot from the others.
+  size_t max_connections_per_sandbox = 1024;
   size_t max_queued = 256 * 1024;  ///< bytes queued towards one side before reading the other pauses
   std::chrono::milliseconds credential_ttl{30000};
   std::chrono::milliseconds command_timeout{5000};

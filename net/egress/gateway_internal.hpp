@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -47,6 +48,7 @@ struct Gateway::Impl {
   std::unique_ptr<Resolver> resolver;
   std::vector<std::unique_ptr<Listener>> listeners;
   std::set<Connection*> connections;
+  std::map<std::string, size_t> per_sandbox;  // open connections by sandbox id
   std::thread thread;
   bool stopping = false;
 

@@ -656,6 +656,7 @@ TEST_CASE("an adopted listening socket, and a stop that ends open connections pr
   cfg.http_fds = {lfd};
   cfg.dns.servers = {"198.51.100.10"};
   cfg.state_dir = g.dir + "/state";  // the same CA, loaded again
+  cfg.max_connections_per_sandbox = 1;
   auto log2 = JsonlAuditLog::open(g.dir + "/audit2.jsonl");
   REQUIRE(log2);
   auto gw2 = Gateway::start(cfg, g.sandboxes, *log2);
@@ -671,6 +672,14 @@ TEST_CASE("an adopted listening socket, and a stop that ends open connections pr
   ::send(fd, "GET / HTTP/1.1\r\n", 16, MSG_NOSIGNAL);
   for (int i = 0; i < 50 && (*gw2)->active_connections() == 0; ++i) std::this_thread::sleep_for(20ms);
   REQUIRE((*gw2)->active_connections() == 1);
+  // The sandbox's second connection is over its limit of one.
+  int fd2 = g.sandbox_connect("10.88.0.1", port);
+  REQUIRE(fd2 >= 0);
+  pollfd p2{fd2, POLLIN, 0};
+  CHECK(::poll(&p2, 1, 2000) == 1);
+  char c2;
+  CHECK(::recv(fd2, &c2, 1, 0) <= 0);
+  ::close(fd2);
   auto t0 = std::chrono::steady_clock::now();
   gw2->reset();
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);
@@ -681,8 +690,10 @@ TEST_CASE("an adopted listening socket, and a stop that ends open connections pr
   ::close(fd);
   auto recs = (*log2)->query({"", 0, 0});
   REQUIRE(recs);
-  REQUIRE(recs->size() == 1);
-  CHECK((*recs)[0].reason == "the gateway stopped");
+  REQUIRE(recs->size() == 2);
+  CHECK((*recs)[0].reason == "too many connections from this sandbox");
+  CHECK((*recs)[0].outcome == Outcome::refused);
+  CHECK((*recs)[1].reason == "the gateway stopped");
   // A port already taken is an error naming the address.
   GatewayConfig busy;
   busy.http_listen = {"0.0.0.0:15080"};
