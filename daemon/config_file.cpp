@@ -183,6 +183,8 @@ const std::vector<SectionSpec>& sections() {
            {"policy_backend",
             string_value([](Settings& s) -> auto& { return s.daemon.policy_backend; }, check_policy_backend)},
            {"dns_port", int_value([](Settings& s) -> auto& { return s.daemon.dns_port; }, 1, 65535)},
+           {"firewall_table",
+            string_value([](Settings& s) -> auto& { return s.daemon.firewall_table; }, check_firewall_table)},
        }},
       {"egress",
        {
@@ -242,6 +244,13 @@ std::optional<std::string> check_network_pool6(std::string_view v) {
   if (v.empty()) return std::nullopt;
   if (auto p = net::AddressPool::parse("10.0.0.0/8", v); !p) return p.error().message();
   return std::nullopt;
+}
+
+std::optional<std::string> check_firewall_table(std::string_view v) {
+  bool ok = !v.empty() && v.size() <= 32;
+  for (char c : v) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  if (ok) return std::nullopt;
+  return fmt::format("'{}' is not a table name (1-32 of a-z, 0-9, _)", v);
 }
 
 std::optional<std::string> check_policy_backend(std::string_view v) {
@@ -404,6 +413,21 @@ void add_command_line_options(CLI::App& app, Settings& s, std::string& config_pa
                  "What enforces sandbox network rules: auto (ebpf, else nftables), ebpf, nftables or none "
                  "(unfiltered: only when you mean it)")
       ->check(validator(check_policy_backend, "auto|ebpf|nftables|none"))
+      ->capture_default_str();
+  app.add_option("--firewall-table", cfg.firewall_table,
+                 "The nftables table (inet) of sandbox NAT and the host's protection; one per nexusd")
+      ->check(validator(check_firewall_table, "NAME"))
+      ->capture_default_str();
+  app.add_option("--dns-port", cfg.dns_port, "The DNS forwarder's port (sandbox DNS is redirected to it)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  app.add_option("--egress-http-port", cfg.gateway_http_port,
+                 "The egress gateway's port for HTTP (sandbox TCP to port 80 is redirected to it)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  app.add_option("--egress-tls-port", cfg.gateway_tls_port,
+                 "The egress gateway's port for TLS (sandbox TCP to port 443)")
+      ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   app.add_option("--egress-default", cfg.egress_default,
                  "Sandboxes' outbound traffic when no rule matches: allow or deny")

@@ -5,6 +5,8 @@
 
 #include "common/log.hpp"
 #include "net/ebpf_policy.hpp"
+#include "net/nft/nft_context.hpp"
+#include "net/nft/nft_policy.hpp"
 
 namespace nexus::daemon {
 namespace {
@@ -36,12 +38,18 @@ Result<void> Networking::start() {
                 fmt::format("policy backend '{}': expected auto, ebpf, nftables or none", want));
   if (want == "none") {
     choice_ = {"none", "chosen by the operator: sandbox traffic is not filtered"};
-  } else if (want == "nftables") {
-    choice_ = {"", "the nftables backend is not built into this nexusd yet"};
-  } else if (auto probe = net::EbpfPolicy::probe(); probe) {
-    choice_ = {"ebpf", "the TC classifier loads"};
   } else {
-    choice_ = {"", fmt::format("eBPF: {}", probe.error().message())};
+    auto ebpf = want == "nftables" ? Result<void>(fail(Errc::unavailable, "not chosen")) : net::EbpfPolicy::probe();
+    if (ebpf) {
+      choice_ = {"ebpf", "the TC classifier loads"};
+    } else if (want == "ebpf") {
+      choice_ = {"", fmt::format("eBPF: {}", ebpf.error().message())};
+    } else if (auto nft = net::nft::nft_available(); nft) {
+      choice_ = {"nftables", want == "nftables" ? "chosen by the operator"
+                                                 : fmt::format("eBPF cannot be used ({})", ebpf.error().message())};
+    } else {
+      choice_ = {"", fmt::format("eBPF: {}; nftables: {}", ebpf.error().message(), nft.error().message())};
+    }
   }
   if (choice_.name.empty())
     log::warning(kLog, "no network policy backend: {}; sandboxes with a network are refused "
@@ -50,6 +58,37 @@ Result<void> Networking::start() {
     log::info(kLog, "network policy backend: {} ({}); addresses from {}{}", choice_.name, choice_.reason,
               config_.network_pool, config_.network_pool6.empty() ? "" : " and " + config_.network_pool6);
   return {};
+}
+
+void Networking::install_firewall() {
+  if (choice_.name.empty()) return;
+  net::nft::HostFirewallConfig fc;
+  fc.pool4 = pool_->v4();
+  fc.pool6 = pool_->v6();
+  fc.http_port = config_.gateway_http_port;
+  fc.tls_port = config_.gateway_tls_port;
+  fc.dns_port = config_.dns_port;
+  fc.prefix = std::string(net::kHostIfPrefix);
+  fc.table = config_.firewall_table;
+  std::vector<std::string> interfaces;
+  for (const auto& [id, e] : entries_) interfaces.push_back(e.network.host_ifname);
+  auto fw = net::nft::HostFirewall::create(fc);
+  Result<void> res = fw ? Result<void>{} : Result<void>(fail(fw.error()));
+  if (fw) {
+    if (auto fwd = net::nft::enable_forwarding(fc); !fwd) res = fail(fwd.error());
+    else
+      for (const auto& c : fwd->changed) log::info(kLog, "sysctl {}", c);
+  }
+  if (res) res = fw->install(interfaces);
+  if (!res) {
+    log::warning(kLog, "the host firewall (nftables table inet {}) could not be installed: {}; sandboxes with a "
+                       "network are refused", config_.firewall_table, res.error().message());
+    choice_ = {"", fmt::format("host firewall: {}", res.error().message())};
+    return;
+  }
+  firewall_ = std::move(*fw);
+  log::info(kLog, "host firewall installed: nftables table inet {} ({} sandbox interfaces)", config_.firewall_table,
+            interfaces.size());
 }
 
 Result<int64_t> Networking::allocate() {
@@ -79,6 +118,11 @@ Result<std::unique_ptr<net::PolicyBackend>> Networking::attach_policy(const net:
                                                                       const net::RuleSet& rules, bool take_over) {
   if (choice_.name == "ebpf") {
     auto p = net::EbpfPolicy::attach(n.host_ifindex, rules, take_over);
+    if (!p) return fail(p.error());
+    return std::unique_ptr<net::PolicyBackend>(std::move(*p));
+  }
+  if (choice_.name == "nftables") {
+    auto p = net::nft::NftPolicy::attach(n.host_ifname, rules, take_over);
     if (!p) return fail(p.error());
     return std::unique_ptr<net::PolicyBackend>(std::move(*p));
   }
@@ -116,6 +160,13 @@ Result<net::SandboxNetwork> Networking::setup(const SandboxRecord& r) {
     (void)net::destroy_sandbox_network(r.id, config_.netns_dir());
     return fail(std::move(policy.error()).wrap("attaching the network policy"));
   }
+  if (firewall_) {
+    if (auto added = firewall_->add_interface(n->host_ifname); !added) {
+      (void)(*policy)->detach();
+      (void)net::destroy_sandbox_network(r.id, config_.netns_dir());
+      return fail(std::move(added.error()).wrap("adding the sandbox to the host firewall"));
+    }
+  }
   entries_[r.id] = Entry{*n, std::move(*policy)};
   return *n;
 }
@@ -147,7 +198,11 @@ Result<void> Networking::teardown(const SandboxRecord& r) {
     entries_.erase(it);
   }
   if (r.net_index >= 0) used_.erase(r.net_index);
-  return net::destroy_sandbox_network(r.id, config_.netns_dir());
+  auto res = net::destroy_sandbox_network(r.id, config_.netns_dir());
+  if (firewall_) {
+    if (auto removed = firewall_->remove_interface(net::host_ifname(r.id)); !removed && res) res = std::move(removed);
+  }
+  return res;
 }
 
 void Networking::remove_leftovers(const std::set<std::string>& live) {

@@ -20,6 +20,7 @@
 #include "daemon/network_settings.hpp"
 #include "daemon/sandbox_record.hpp"
 #include "net/policy_backend.hpp"
+#include "net/nft/host_firewall.hpp"
 #include "net/sandbox_network.hpp"
 
 namespace nexus::daemon {
@@ -37,6 +38,10 @@ class Networking {
 
   /// Parses the pool and picks the policy backend. Errors only for a bad configuration.
   Result<void> start();
+  /// After adoption: installs (or replaces, atomically) the host firewall and NAT with the
+  /// adopted sandboxes' interfaces, and turns on IP forwarding. Without it sandboxes with a
+  /// network are refused, since nothing would keep them from the host.
+  void install_firewall();
   const PolicyBackendChoice& backend() const { return choice_; }
 
   /// Makes `r`'s network (its block is r.net_index, given by allocate()) and attaches its
@@ -74,6 +79,7 @@ class Networking {
 
   const DaemonConfig& config_;
   std::optional<net::AddressPool> pool_;
+  std::optional<net::nft::HostFirewall> firewall_;
   PolicyBackendChoice choice_;
   std::set<int64_t> used_;
   std::map<std::string, Entry> entries_;

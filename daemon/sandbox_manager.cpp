@@ -133,6 +133,7 @@ Result<void> SandboxManager::reconcile() {
   std::set<std::string> live_ids;
   for (const auto& [id, l] : live_) live_ids.insert(id);
   net_.remove_leftovers(live_ids);
+  net_.install_firewall();  // with the adopted sandboxes' interfaces
   (void)store_.prune_stopped(unix_now_ms() - kKeepStoppedMs);  // housekeeping only
   log::info(kLog, "reconciled: {} adopted, {} cleaned up", adopted, cleaned);
   return {};

@@ -16,6 +16,21 @@
 namespace nexus::net::nft {
 namespace {
 
+// An interface name nft may see quoted: the prefix, then [a-z0-9], 15 characters at most.
+bool valid_ifname(const std::string& n, const std::string& prefix) {
+  if (n.size() > 15 || n.size() <= prefix.size() || n.compare(0, prefix.size(), prefix) != 0) return false;
+  for (char c : n)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+bool valid_table(const std::string& t) {
+  if (t.empty() || t.size() > 32) return false;
+  for (char c : t)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
 bool valid_prefix(const std::string& p) {
   if (p.empty() || p.size() > 8) return false;
   for (char c : p)
@@ -97,17 +112,28 @@ Result<void> validate(const HostFirewallConfig& c) {
                                 ports[i].second));
   if (!valid_prefix(c.prefix))
     return fail(Errc::invalid_argument,
-                fmt::format("interface prefix '{}': 1-8 characters a-z or 0-9 (the rules match '<prefix>*')", c.prefix));
+                fmt::format("interface prefix '{}': 1-8 characters a-z or 0-9", c.prefix));
+  if (!valid_table(c.table))
+    return fail(Errc::invalid_argument, fmt::format("table '{}': 1-32 characters a-z, 0-9 or _", c.table));
   return {};
 }
 
-std::string render_host_table(const HostFirewallConfig& c) {
-  const std::string sb = fmt::format("\"{}*\"", c.prefix);
+std::string render_host_table(const HostFirewallConfig& c, const std::vector<std::string>& interfaces) {
+  // The sandboxes of this nexusd only, by name: a wildcard on the prefix would also catch the
+  // sandboxes of another nexusd on the host, whose ports and pool differ.
+  const std::string sb = "@sandboxes";
   const std::string services = fmt::format("{{ {}, {}, {} }}", c.http_port, c.tls_port, c.dns_port);
   std::string t;
   // "add" then "delete" makes the delete valid when the table is missing; the definition that
   // follows recreates it. One buffer is one transaction: no moment without the rules.
-  t += fmt::format("add table inet {0}\ndelete table inet {0}\ntable inet {0} {{\n", kHostTable);
+  t += fmt::format("add table inet {0}\ndelete table inet {0}\ntable inet {0} {{\n", c.table);
+  t += "  set sandboxes {\n    type ifname;\n";
+  if (!interfaces.empty()) {
+    t += "    elements = { ";
+    for (size_t i = 0; i < interfaces.size(); ++i) t += (i ? ", \"" : "\"") + interfaces[i] + "\"";
+    t += " }\n";
+  }
+  t += "  }\n";
 
   // Redirects, only for what sandboxes send. Traffic to the pool itself is not redirected,
   // so sandbox-to-sandbox stays a forward (and is dropped there) instead of reaching another
@@ -139,8 +165,9 @@ std::string render_host_table(const HostFirewallConfig& c) {
   // services are for sandboxes only.
   t += "  chain input {\n    type filter hook input priority filter; policy accept;\n";
   t += fmt::format("    iifname {} jump input_sandbox comment \"from-sandbox\"\n", sb);
-  t += fmt::format("    iifname != \"lo\" meta l4proto {{ tcp, udp }} th dport {} counter drop comment \"services-from-outside\"\n",
-                   services);
+  t += fmt::format("    iifname != \"lo\" iifname != {} meta l4proto {{ tcp, udp }} th dport {} counter drop comment "
+                   "\"services-from-outside\"\n",
+                   sb, services);
   t += "  }\n";
   t += "  chain input_sandbox {\n";
   t += "    ct state established,related counter accept comment \"sandbox-established\"\n";
@@ -168,17 +195,37 @@ Result<HostFirewall> HostFirewall::create(HostFirewallConfig config) {
   return HostFirewall(std::move(config));
 }
 
-Result<void> HostFirewall::install() const {
-  return run_batch(render_host_table(config_), "installing table inet nexus");
+Result<void> HostFirewall::install(const std::vector<std::string>& interfaces) const {
+  for (const auto& i : interfaces)
+    if (!valid_ifname(i, config_.prefix))
+      return fail(Errc::invalid_argument, fmt::format("interface '{}' is not a sandbox interface", i));
+  return run_batch(render_host_table(config_, interfaces), fmt::format("installing table inet {}", config_.table));
 }
 
-Result<void> HostFirewall::remove() {
-  return run_batch(fmt::format("add table inet {0}\ndelete table inet {0}\n", kHostTable), "removing table inet nexus");
+Result<void> HostFirewall::add_interface(const std::string& ifname) const {
+  if (!valid_ifname(ifname, config_.prefix))
+    return fail(Errc::invalid_argument, fmt::format("interface '{}' is not a sandbox interface", ifname));
+  return run_batch(fmt::format("add element inet {} sandboxes {{ \"{}\" }}\n", config_.table, ifname),
+                   fmt::format("adding {} to table inet {}", ifname, config_.table));
 }
 
-Result<FirewallStatus> HostFirewall::status() {
+Result<void> HostFirewall::remove_interface(const std::string& ifname) const {
+  if (!valid_ifname(ifname, config_.prefix))
+    return fail(Errc::invalid_argument, fmt::format("interface '{}' is not a sandbox interface", ifname));
+  auto r = run_batch(fmt::format("delete element inet {} sandboxes {{ \"{}\" }}\n", config_.table, ifname),
+                     fmt::format("removing {} from table inet {}", ifname, config_.table));
+  if (!r && r.error().is(Errc::not_found)) return {};
+  return r;
+}
+
+Result<void> HostFirewall::remove() const {
+  return run_batch(fmt::format("add table inet {0}\ndelete table inet {0}\n", config_.table),
+                   fmt::format("removing table inet {}", config_.table));
+}
+
+Result<FirewallStatus> HostFirewall::status() const {
   FirewallStatus st;
-  auto listing = list_json(fmt::format("list table inet {}", kHostTable), "listing table inet nexus");
+  auto listing = list_json(fmt::format("list table inet {}", config_.table), fmt::format("listing table inet {}", config_.table));
   if (!listing) {
     if (listing.error().is(Errc::not_found)) return st;
     return fail(std::move(listing).error());

@@ -20,7 +20,7 @@
 
 namespace nexus::net::nft {
 
-inline constexpr const char* kHostTable = "nexus";  ///< family inet
+inline constexpr const char* kHostTable = "nexus";  ///< family inet; the default table name
 
 struct HostFirewallConfig {
   Cidr pool4 = *Cidr::parse("10.88.0.0/16");  ///< sandboxes' IPv4 addresses (a /30 each)
@@ -29,6 +29,9 @@ struct HostFirewallConfig {
   uint16_t tls_port = 15443;   ///< the egress gateway's port for redirected tcp/443
   uint16_t dns_port = 15053;   ///< the DNS forwarder's port for udp+tcp/53 to the host
   std::string prefix = "nxs";  ///< every sandbox's host-side interface name starts with it
+  /// The table's name (family inet): one per nexusd, so two of them on one host (a test's
+  /// beside the installed one) never replace each other's rules.
+  std::string table = kHostTable;
 };
 
 /// Errc::invalid_argument naming the field and the value: pool4 not IPv4 or not between /8
@@ -38,7 +41,7 @@ Result<void> validate(const HostFirewallConfig& config);
 
 /// The nft commands that create or replace the table in one transaction ("add table",
 /// "delete table", then the table's definition). Pure: unit tests read it.
-std::string render_host_table(const HostFirewallConfig& config);
+std::string render_host_table(const HostFirewallConfig& config, const std::vector<std::string>& interfaces = {});
 
 struct FirewallRule {
   std::string chain;
@@ -58,12 +61,17 @@ class HostFirewall {
   static Result<HostFirewall> create(HostFirewallConfig config);
 
   /// Creates the table, or replaces it atomically: the old table is deleted and the new one
-  /// created in the same transaction, so no packet sees the host without the rules.
-  Result<void> install() const;
+  /// created in the same transaction, so no packet sees the host without the rules. The rules
+  /// match the sandboxes' host-side interfaces through the table's set `sandboxes`, which
+  /// starts with `interfaces` (the live sandboxes').
+  Result<void> install(const std::vector<std::string>& interfaces = {}) const;
+  /// Adds or removes one sandbox interface of the set (remove: nothing when it is not there).
+  Result<void> add_interface(const std::string& ifname) const;
+  Result<void> remove_interface(const std::string& ifname) const;
   /// Deletes the table (nothing when it is not there).
-  static Result<void> remove();
+  Result<void> remove() const;
   /// Whether the table is there, and each rule's handle and counter (for `nexus doctor`).
-  static Result<FirewallStatus> status();
+  Result<FirewallStatus> status() const;
 
   const HostFirewallConfig& config() const { return config_; }
 

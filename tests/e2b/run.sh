@@ -115,7 +115,7 @@ trap finish EXIT
 mkdir -p "$RUN"
 : >"$DAEMON_LOG"
 "$NEXUSD" --root "$ROOT" --run-dir "$RUN" --agent "$AGENT" --e2b-listen "127.0.0.1:$PORT" \
-  --log-time --log-level debug >>"$DAEMON_LOG" 2>&1 &
+  $(test_network_args) --log-time --log-level debug >>"$DAEMON_LOG" 2>&1 &
 DAEMON_PID=$!
 ready=0
 for _ in $(seq 1 150); do

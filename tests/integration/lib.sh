@@ -61,21 +61,13 @@ require_env() {
     skip "template ai-agent-default not built in $ROOT (tools/test builds it; see README)"
 }
 
-# A /24 of sandbox addresses of this test's own, so test daemons running side by side (and an
-# installed nexusd on 10.88.0.0/16) never hand out the same address: from a hash of the
-# script's name, in 10.100.0.0 - 10.115.255.0.
-test_network_pool() {
-  local n
-  n=$(( $(basename "$0" | cksum | cut -d' ' -f1) % 4096 ))
-  echo "10.$((100 + n / 256)).$((n % 256)).0/24"
-}
-
 # start_daemon [NEXUSD ARGS...]: nexusd on this test's run dir; its E2B endpoint is off unless
 # E2B_LISTEN is set (so tests never take the installed nexusd's 127.0.0.1:49982).
 start_daemon() {
   mkdir -p "$RUN"
-  "$NEXUSD" --root "$ROOT" --run-dir "$RUN" --agent "$AGENT" --e2b-listen "${E2B_LISTEN:-none}" --log-time \
-    --network-pool "$(test_network_pool)" --log-level debug "$@" >>"$DAEMON_LOG" 2>&1 &
+  # NEXUSD_WRAP: a command nexusd runs under (test_network: nsenter into a test's namespace).
+  ${NEXUSD_WRAP:-} "$NEXUSD" --root "$ROOT" --run-dir "$RUN" --agent "$AGENT" --e2b-listen "${E2B_LISTEN:-none}" --log-time \
+    $(test_network_args) --log-level debug "$@" >>"$DAEMON_LOG" 2>&1 &
   DAEMON_PID=$!
   local i
   for i in $(seq 1 100); do
@@ -110,6 +102,8 @@ finish() {
   fi
   rm -f "$CREATED"
   stop_daemon
+  # nexusd makes its netns directory a mount point (as iproute2 does /run/netns).
+  umount -l "$RUN/netns" 2>/dev/null
   rm -rf "$RUN"
   if declare -F on_finish >/dev/null; then on_finish; fi  # a test's own cleanup
   echo "# $CHECKS checks passed, $FAILURES failed"

@@ -119,7 +119,7 @@ start_activator() {
   : >"$NOTES"
   systemd-socket-activate -l "127.0.0.1:$PORT" -l "$SOCK" --fdname=e2b:nexus -E NOTIFY_SOCKET="$NOTIFY_SOCK" \
     "$NEXUSD" --root "$ROOT" --run-dir "$RUN/own" --agent "$AGENT" --log-time --log-level debug \
-    >>"$DAEMON_LOG" 2>&1 &
+    $(test_network_args) >>"$DAEMON_LOG" 2>&1 &
   ACT_PID=$!
   local hexport _
   hexport=$(printf '%04X' "$PORT")

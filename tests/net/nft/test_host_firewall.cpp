@@ -216,16 +216,22 @@ HostFirewallConfig config() {
   return c;
 }
 
+HostFirewall firewall() {
+  auto fw = HostFirewall::create(config());
+  REQUIRE(fw);
+  return *fw;
+}
+
 void install() {
   auto fw = HostFirewall::create(config());
   REQUIRE(fw);
-  auto r = fw->install();
+  auto r = fw->install({"nxsfwtesta", "nxsfwtestb"});
   if (!r) FAIL("install: " << r.error().message());
 }
 
 // The packets of the host table's rule with this comment.
 uint64_t fw_packets(const std::string& comment) {
-  auto st = HostFirewall::status();
+  auto st = firewall().status();
   REQUIRE(st);
   for (const auto& r : st->rules)
     if (r.comment == comment) return r.packets;
@@ -587,7 +593,7 @@ TEST_CASE("replacing the table while connections open loses none, and keeps the 
   for (int i = 0; i < 30; ++i) {
     auto fw = HostFirewall::create(config());
     REQUIRE(fw);
-    auto r = fw->install();
+    auto r = fw->install({"nxsfwtesta", "nxsfwtestb"});
     if (!r) FAIL_CHECK("install: " << r.error().message());
     ++replaced;
     std::this_thread::sleep_for(10ms);
@@ -669,7 +675,7 @@ TEST_CASE("with the sandbox's policy: rules judge the destination the sandbox ch
 
 TEST_CASE("status shows the table's rules with handles and counters; remove leaves nothing") {
   install();
-  auto st = HostFirewall::status();
+  auto st = firewall().status();
   REQUIRE(st);
   CHECK(st->present);
   bool found = false;
@@ -681,13 +687,13 @@ TEST_CASE("status shows the table's rules with handles and counters; remove leav
     }
   }
   CHECK(found);
-  REQUIRE(HostFirewall::remove());
+  REQUIRE(firewall().remove());
   CHECK(run("nft list ruleset").find("table inet nexus") == std::string::npos);
-  auto gone = HostFirewall::status();
+  auto gone = firewall().status();
   REQUIRE(gone);
   CHECK_FALSE(gone->present);
   CHECK(gone->rules.empty());
-  CHECK(HostFirewall::remove());  // nothing there: still ok
+  CHECK(firewall().remove());  // nothing there: still ok
   // Really gone: port 80 is no longer redirected (nothing listens on the outside's port 80).
   auto http = listen_tcp(g_topo.host_fd, "0.0.0.0", 15080);
   auto c = connect_tcp(g_topo.a_fd, "198.51.100.10", 80);

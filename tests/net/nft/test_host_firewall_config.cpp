@@ -45,15 +45,15 @@ TEST_CASE("the default config is valid and renders the shared design") {
   CHECK(t.rfind("add table inet nexus\ndelete table inet nexus\ntable inet nexus {\n", 0) == 0);
   CHECK(has(t, "type nat hook prerouting priority dstnat; policy accept;"));
   CHECK(has(t, "type nat hook postrouting priority srcnat; policy accept;"));
-  CHECK(has(t, "iifname \"nxs*\" ip daddr != 10.88.0.0/16 tcp dport 80 counter redirect to :15080 comment \"redirect-http\""));
-  CHECK(has(t, "iifname \"nxs*\" ip daddr != 10.88.0.0/16 tcp dport 443 counter redirect to :15443 comment \"redirect-tls\""));
-  CHECK(has(t, "iifname \"nxs*\" fib daddr type local meta l4proto { tcp, udp } th dport 53 counter redirect to :15053"));
-  CHECK(has(t, "oifname != \"nxs*\" ip saddr 10.88.0.0/16 counter masquerade comment \"masquerade-ipv4\""));
+  CHECK(has(t, "iifname @sandboxes ip daddr != 10.88.0.0/16 tcp dport 80 counter redirect to :15080 comment \"redirect-http\""));
+  CHECK(has(t, "iifname @sandboxes ip daddr != 10.88.0.0/16 tcp dport 443 counter redirect to :15443 comment \"redirect-tls\""));
+  CHECK(has(t, "iifname @sandboxes fib daddr type local meta l4proto { tcp, udp } th dport 53 counter redirect to :15053"));
+  CHECK(has(t, "oifname != @sandboxes ip saddr 10.88.0.0/16 counter masquerade comment \"masquerade-ipv4\""));
   CHECK_FALSE(has(t, "masquerade-ipv6"));
   CHECK_FALSE(has(t, "redirect-http-ipv6"));
   // Input: sandboxes get their own chain; the services are closed to everyone else but lo.
-  CHECK(has(t, "iifname \"nxs*\" jump input_sandbox"));
-  CHECK(has(t, "iifname != \"lo\" meta l4proto { tcp, udp } th dport { 15080, 15443, 15053 } counter drop"));
+  CHECK(has(t, "iifname @sandboxes jump input_sandbox"));
+  CHECK(has(t, "iifname != \"lo\" iifname != @sandboxes meta l4proto { tcp, udp } th dport { 15080, 15443, 15053 } counter drop"));
   size_t est = at(t, "ct state established,related counter accept comment \"sandbox-established\"");
   size_t svc = at(t, "ct status dnat tcp dport { 15080, 15443, 15053 } counter accept");
   size_t udp = at(t, "ct status dnat udp dport 15053 counter accept");
@@ -62,10 +62,10 @@ TEST_CASE("the default config is valid and renders the shared design") {
   CHECK(svc < udp);
   CHECK(udp < drop);
   // Forward: sandbox to sandbox first, then only replies towards a sandbox, then its own traffic.
-  size_t s2s = at(t, "iifname \"nxs*\" oifname \"nxs*\" counter drop comment \"sandbox-to-sandbox\"");
-  size_t back = at(t, "oifname \"nxs*\" ct state established,related counter accept");
-  size_t nnew = at(t, "oifname \"nxs*\" counter drop comment \"to-sandbox-new\"");
-  size_t out = at(t, "iifname \"nxs*\" counter accept comment \"from-sandbox\"");
+  size_t s2s = at(t, "iifname @sandboxes oifname @sandboxes counter drop comment \"sandbox-to-sandbox\"");
+  size_t back = at(t, "oifname @sandboxes ct state established,related counter accept");
+  size_t nnew = at(t, "oifname @sandboxes counter drop comment \"to-sandbox-new\"");
+  size_t out = at(t, "iifname @sandboxes counter accept comment \"from-sandbox\"");
   CHECK(s2s < back);
   CHECK(back < nnew);
   CHECK(nnew < out);
@@ -79,16 +79,23 @@ TEST_CASE("an IPv6 pool adds its masquerade and redirects; ports and prefix are 
   c.tls_port = 18443;
   c.dns_port = 18053;
   c.prefix = "sbx";
+  c.table = "nexus_t42";
   REQUIRE(validate(c));
-  std::string t = render_host_table(c);
-  CHECK(has(t, "oifname != \"sbx*\" ip6 saddr fd4e:7800::/64 counter masquerade comment \"masquerade-ipv6\""));
-  CHECK(has(t, "iifname \"sbx*\" ip6 daddr != fd4e:7800::/64 tcp dport 80 counter redirect to :18080"));
-  CHECK(has(t, "iifname \"sbx*\" ip6 daddr != fd4e:7800::/64 tcp dport 443 counter redirect to :18443"));
+  std::string t = render_host_table(c, {"sbxa", "sbxb"});
+  CHECK(t.rfind("add table inet nexus_t42\ndelete table inet nexus_t42\ntable inet nexus_t42 {\n", 0) == 0);
+  // The rules match this nexusd's sandboxes by name, through the set, never by a wildcard.
+  CHECK(has(t, "set sandboxes {\n    type ifname;\n    elements = { \"sbxa\", \"sbxb\" }\n  }"));
+  CHECK(has(t, "oifname != @sandboxes ip6 saddr fd4e:7800::/64 counter masquerade comment \"masquerade-ipv6\""));
+  CHECK(has(t, "iifname @sandboxes ip6 daddr != fd4e:7800::/64 tcp dport 80 counter redirect to :18080"));
+  CHECK(has(t, "iifname @sandboxes ip6 daddr != fd4e:7800::/64 tcp dport 443 counter redirect to :18443"));
+  CHECK_FALSE(has(t, "*\""));
   CHECK(has(t, "ip saddr 10.200.0.0/20 counter masquerade"));
   CHECK(has(t, "th dport 53 counter redirect to :18053"));
   CHECK(has(t, "th dport { 18080, 18443, 18053 } counter drop"));
   CHECK_FALSE(has(t, "nxs"));
   CHECK_FALSE(has(t, "1508"));
+  c.table = "Nexus-1";
+  CHECK(has(invalid(c), "table 'Nexus-1': 1-32 characters a-z, 0-9 or _"));
 }
 
 TEST_CASE("bad configs are refused with the field and the value") {

@@ -1,0 +1,176 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Sandbox networking for real, as a user sees it: each jail sandbox has its own namespace,
+# address and DNS server; NAT takes it out; the L3/L4 rules (nexus netpolicy, --allow-out,
+# --deny-out) decide at once; the private ranges and the host are closed to it; sandboxes
+# cannot reach each other; a restarted nexusd takes the policies over; nothing is left after
+# stop, and 200 create/stop cycles leave no interface, namespace, mount or address.
+#
+# nexusd runs in a network namespace this test makes ("host"), joined by a veth to another
+# ("outside", a public-looking 198.51.100.0/24 with an HTTP server), so the machine's own
+# network is never touched. nsenter --net keeps nexusd in the machine's mount namespace, as
+# in production (the namespaces' bind mounts must outlive a nexusd that is killed).
+. "$(dirname "$0")/lib.sh"
+require_env
+command -v nsenter >/dev/null && command -v ip >/dev/null && command -v nft >/dev/null ||
+  skip "needs nsenter, ip and nft"
+
+T=nxt$$
+HOSTNS=/run/netns/$T-host
+OUT=$T-out
+ip netns add "$T-host" && ip netns add "$OUT" || skip "cannot create network namespaces"
+on_finish() {
+  [ -n "${HTTP_PID:-}" ] && kill "$HTTP_PID" 2>/dev/null
+  [ -n "${LISTEN_PID:-}" ] && kill "$LISTEN_PID" 2>/dev/null
+  ip netns del "$T-host" 2>/dev/null
+  ip netns del "$OUT" 2>/dev/null
+}
+trap finish EXIT
+H() { nsenter --net="$HOSTNS" "$@"; }
+O() { ip netns exec "$OUT" "$@"; }
+ip link add "${T}v" netns "$T-host" type veth peer name eth0 netns "$OUT"
+H ip link set lo up
+H ip addr add 198.51.100.1/24 dev "${T}v"
+H ip link set "${T}v" up
+H ip route add default via 198.51.100.10
+O ip link set lo up
+O ip addr add 198.51.100.10/24 dev eth0
+O ip link set eth0 up
+mkdir -p "$RUN/www" && echo "hello from outside" >"$RUN/www/index.html"
+O python3 -m http.server 8000 --bind 198.51.100.10 --directory "$RUN/www" >"$RUN/http.log" 2>&1 &
+HTTP_PID=$!
+
+NEXUSD_WRAP="nsenter --net=$HOSTNS" start_daemon || { fail "nexusd did not start in the test's namespace"; exit 1; }
+backend=$(grep -o 'network policy backend: [a-z]*' "$DAEMON_LOG" | tail -1 | awk '{print $4}')
+check "nexusd picked a policy backend ($backend)" test -n "$backend"
+TABLE=nexus_t$(test_network_hash)
+check "nexusd installed its host firewall table ($TABLE)" H nft list table inet "$TABLE"
+
+# run SB CODE: python in the sandbox, its output.
+py() { "$NEXUS" sandbox run "$1" -c "$2" 2>&1; }
+# reach SB ADDR PORT -> "open" or the error's name, within 3 s
+reach() {
+  py "$1" "import socket
+try:
+    socket.create_connection(('$2', $3), timeout=3).close(); print('open')
+except Exception as e:
+    print(type(e).__name__)"
+}
+
+SB=$(new_sandbox --ttl 5) || { fail "create a sandbox"; exit 1; }
+pol=$("$NEXUS" netpolicy list "$SB" --json)
+ADDR=$(echo "$pol" | jq -r .address)
+GW=$(echo "$pol" | jq -r .gateway)
+IF=$(echo "$pol" | jq -r .interface)
+expect_eq "the sandbox's policy backend is nexusd's" "$backend" "$(echo "$pol" | jq -r .backend)"
+check "the sandbox has an address of the test's pool ($ADDR)" sh -c "case '$ADDR' in 10.1[01][0-9].*) true;; *) false;; esac"
+expect_contains "inside, eth0 has that address" "$ADDR" "$(py "$SB" "print(open('/proc/net/fib_trie').read())")"
+expect_eq "inside, resolv.conf names the gateway" "nameserver $GW" \
+  "$("$NEXUS" sandbox exec "$SB" -- grep ^nameserver /etc/resolv.conf)"
+check "the host side of its veth exists ($IF)" H ip link show "$IF"
+expect_contains "the host firewall knows its interface" "$IF" "$(H nft list set inet "$TABLE" sandboxes)"
+
+# Out through NAT: the outside sees the host's address, not the sandbox's.
+expect_eq "the sandbox reaches an outside server through NAT" "hello from outside" \
+  "$(py "$SB" "import urllib.request; print(urllib.request.urlopen('http://198.51.100.10:8000/', timeout=5).read().decode().strip())")"
+expect_contains "the outside server saw the host's address" "198.51.100.1 " "$(cat "$RUN/http.log")"
+expect_not_contains "and never the sandbox's" "$ADDR" "$(cat "$RUN/http.log")"
+
+# The host is closed: a service on the host's own public address, and its gateway address.
+H python3 -c "import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7000)); s.listen(); time.sleep(300)" &
+LISTEN_PID=$!
+sleep 0.3
+expect_eq "a host service on its public address is unreachable" "TimeoutError" "$(reach "$SB" 198.51.100.1 7000)"
+expect_eq "a host service on the gateway address is unreachable" "TimeoutError" "$(reach "$SB" "$GW" 7000)"
+before=$("$NEXUS" netpolicy stats "$SB" --json | jq '[.rules[] | select(.id == "default:private-10") | .packets] | add // 0')
+expect_eq "the private ranges are closed by default" "TimeoutError" "$(reach "$SB" 10.1.2.3 7000)"
+after=$("$NEXUS" netpolicy stats "$SB" --json | jq '[.rules[] | select(.id == "default:private-10") | .packets] | add // 0')
+check "and the drop is counted by default:private-10 ($before -> $after)" test "$after" -gt "$before"
+
+# Rules: a deny takes effect at once; its counter counts; removing it reopens.
+out=$("$NEXUS" netpolicy add "$SB" --direction egress --cidr 198.51.100.10 --proto tcp --ports 8000 --action deny --id no-web)
+expect_contains "netpolicy add says what it added" "Added rule no-web to $SB: egress deny 198.51.100.10/32 tcp ports 8000" "$out"
+expect_eq "the deny closes the outside server" "TimeoutError" "$(reach "$SB" 198.51.100.10 8000)"
+pk=$("$NEXUS" netpolicy stats "$SB" --json | jq '.rules[] | select(.id == "no-web") | .packets')
+check "the deny counted the dropped packets ($pk)" test "${pk:-0}" -gt 0
+expect_contains "netpolicy stats shows the rule" "no-web" "$("$NEXUS" netpolicy stats "$SB")"
+listing=$("$NEXUS" netpolicy list "$SB")
+expect_contains "netpolicy list shows the rule" "no-web" "$listing"
+expect_contains "netpolicy list names the backend" "policy backend $backend" "$listing"
+expect_contains "netpolicy list -a shows nexusd's own rules" "nexus:dns-udp" "$("$NEXUS" netpolicy list "$SB" -a)"
+err=$("$NEXUS" netpolicy add "$SB" --direction egress --cidr 198.51.100.10 --action deny --id no-web 2>&1); rc=$?
+expect_eq "a second rule with the same id is refused (exit 1)" 1 "$rc"
+expect_contains "naming the id" "has a rule 'no-web' already" "$err"
+err=$("$NEXUS" netpolicy add "$SB" --direction egress --cidr 10.0.0.1/8 --action allow 2>&1); rc=$?
+expect_eq "a CIDR with host bits is refused (exit 1)" 1 "$rc"
+expect_contains "with the network it meant" "host bits set; the network is 10.0.0.0/8" "$err"
+err=$("$NEXUS" netpolicy add "$SB" --direction egress --cidr 10.0.0.0/8 --proto icmp --ports 80 --action allow 2>&1)
+expect_contains "ports with icmp are refused" "ports" "$err"
+err=$("$NEXUS" netpolicy add "$SB" --direction egress --cidr 10.0.0.0/8 --action allow --id nexus:mine 2>&1)
+expect_contains "nexusd's own ids are refused" "are nexusd's own" "$err"
+check "netpolicy rm removes the rule" "$NEXUS" netpolicy rm "$SB" no-web -q
+expect_eq "and the server is reachable again" "open" "$(reach "$SB" 198.51.100.10 8000)"
+"$NEXUS" netpolicy rm "$SB" no-web >/dev/null 2>&1; rc=$?
+expect_eq "removing an unknown rule exits 4" 4 "$rc"
+
+# --deny-out at create: everything out closed, an allowed CIDR inside it open.
+SBD=$(new_sandbox --ttl 5 --deny-out 0.0.0.0/0 --allow-out 198.51.100.10/32) || fail "create with --deny-out/--allow-out"
+expect_eq "--allow-out opens its CIDR inside --deny-out 0.0.0.0/0" "open" "$(reach "$SBD" 198.51.100.10 8000)"
+expect_eq "--deny-out 0.0.0.0/0 closes the rest" "TimeoutError" "$(reach "$SBD" 198.51.100.1 8000)"
+err=$("$NEXUS" sandbox create --deny-out 300.1.1.1 2>&1); rc=$?
+expect_eq "a bad --deny-out entry is refused (exit 1)" 1 "$rc"
+expect_contains "naming the entry" "300.1.1.1" "$err"
+
+# Sandboxes cannot reach each other.
+ADDR_D=$("$NEXUS" netpolicy list "$SBD" --json | jq -r .address)
+"$NEXUS" sandbox exec "$SBD" -- sh -c 'python3 -m http.server 9000 >/dev/null 2>&1 &' >/dev/null
+sleep 1
+expect_eq "the second sandbox serves on its own address" "open" "$(reach "$SBD" "$ADDR_D" 9000)"
+expect_eq "the first cannot reach it" "TimeoutError" "$(reach "$SB" "$ADDR_D" 9000)"
+"$NEXUS" netpolicy add "$SB" --direction egress --cidr "$ADDR_D" --proto tcp --ports 9000 --action allow --priority 5 -q >/dev/null
+expect_eq "not even with an allow of its own (the host forwards nothing between sandboxes)" "TimeoutError" \
+  "$(reach "$SB" "$ADDR_D" 9000)"
+
+# No network: loopback only.
+SBN=$(new_sandbox --ttl 5 --no-network) || fail "create --no-network"
+expect_eq "--no-network has only loopback" "lo" \
+  "$(py "$SBN" "import os; print(' '.join(sorted(os.listdir('/sys/class/net'))))")"
+"$NEXUS" netpolicy list "$SBN" --json >/dev/null 2>&1
+err=$("$NEXUS" netpolicy add "$SBN" --direction egress --cidr 10.0.0.0/8 --action allow 2>&1)
+expect_contains "rules for it are refused" "has no network of its own" "$err"
+
+# A killed nexusd: the sandbox keeps running, a new nexusd takes its policy over.
+"$NEXUS" netpolicy add "$SB" --direction egress --cidr 198.51.100.10 --proto tcp --ports 8000 --action deny --id no-web -q >/dev/null
+kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
+NEXUSD_WRAP="nsenter --net=$HOSTNS" start_daemon || { fail "nexusd did not restart"; exit 1; }
+expect_eq "after a restart the sandbox's rules still hold" "TimeoutError" "$(reach "$SB" 198.51.100.10 8000)"
+check "and can be changed" "$NEXUS" netpolicy rm "$SB" no-web -q
+expect_eq "at once" "open" "$(reach "$SB" 198.51.100.10 8000)"
+expect_contains "the firewall set still holds its interface" "$IF" "$(H nft list set inet "$TABLE" sandboxes)"
+
+# Stop: nothing left.
+"$NEXUS" sandbox stop "$SB" >/dev/null
+check "after stop its interface is gone" sh -c "! nsenter --net=$HOSTNS ip link show $IF >/dev/null 2>&1"
+check "and its namespace file" test ! -e "$RUN/netns/$SB"
+expect_not_contains "and its firewall set entry" "$IF" "$(H nft list set inet "$TABLE" sandboxes)"
+
+# 200 create/stop cycles: no interface, namespace, mount or address left behind.
+"$NEXUS" sandbox stop "$SBD" >/dev/null; "$NEXUS" sandbox stop "$SBN" >/dev/null
+before_links=$(H ip -o link | wc -l)
+before_mounts=$(grep -c "$RUN/netns/" /proc/self/mountinfo)
+failed=0
+for i in $(seq 1 200); do
+  id=$("$NEXUS" sandbox create --ttl 1 -q) || { failed=$((failed + 1)); continue; }
+  "$NEXUS" sandbox stop "$id" -q >/dev/null || failed=$((failed + 1))
+done
+expect_eq "200 create/stop cycles all worked" 0 "$failed"
+expect_eq "no interface left" "$before_links" "$(H ip -o link | wc -l)"
+expect_eq "no namespace bind mount left" "$before_mounts" "$(grep -c "$RUN/netns/" /proc/self/mountinfo)"
+expect_eq "no namespace file left" "" "$(ls "$RUN/netns")"
+expect_eq "no sandbox address left on the host" "" "$(H ip -o addr | grep ' 10\.1[01][0-9]\.' || true)"
+expect_eq "the firewall set is empty" "" "$(H nft -j list set inet "$TABLE" sandboxes | jq -r '.nftables[] | select(.set) | .set.elem // empty | .[]')"
+
+stop_daemon
+check "the firewall table stays after nexusd stops (sandboxes outlive it)" H nft list table inet "$TABLE"
+H nft delete table inet "$TABLE"
