@@ -488,7 +488,7 @@ TEST_CASE("a dead upstream falls over to the next one", "[forwarder]") {
   CHECK(s.servfail == 1);
 }
 
-TEST_CASE("answers must match: spoofed IDs, questions and sources are dropped", "[forwarder]") {
+TEST_CASE("answers must match (spoofed IDs, questions, sources are dropped); truncation", "[forwarder]") {
   // The fake upstream is a socket in the upstream namespace that this test drives.
   SocketAddress fake = to(kFake, 53);
   UniqueFd up(g_env.socket_in(g_env.upstream_fd, AF_INET, SOCK_DGRAM));
@@ -528,6 +528,32 @@ TEST_CASE("answers must match: spoofed IDs, questions and sources are dropped", 
   send_from(up.get(), answer(upstream_id, "a.test"));
   CHECK(eventually(*f, [](const ForwarderStats& st) { return st.total.dropped_bad_answer == 4; }));
   CHECK_FALSE(recv_within(client.get(), 100));
+
+  // A truncated answer passes as it is: the client retries over TCP.
+  REQUIRE(::sendto(client.get(), q.data(), q.size(), 0, gw.get(), gw.length) > 0);
+  seen = recv_within(up.get(), 2000, &forwarder);
+  REQUIRE(seen);
+  auto tc = Builder().header(get16(*seen, 0), 0x8380, 1, 0, 0, 0).question("a.test").done();
+  send_from(up.get(), tc);
+  a = recv_within(client.get(), 2000);
+  REQUIRE(a);
+  CHECK((get16(*a, 2) & 0x0200) != 0);
+  CHECK(get16(*a, 0) == 0x4242);
+  // An answer larger than the client's 512 bytes (no EDNS) becomes header + question + TC.
+  REQUIRE(::sendto(client.get(), q.data(), q.size(), 0, gw.get(), gw.length) > 0);
+  seen = recv_within(up.get(), 2000, &forwarder);
+  REQUIRE(seen);
+  Builder big;
+  big.header(get16(*seen, 0), 0x8180, 1, 40, 0, 0).question("a.test");
+  for (int i = 0; i < 40; ++i) big.a(addr);
+  REQUIRE(big.b.size() > 512);
+  send_from(up.get(), big.b);
+  a = recv_within(client.get(), 2000);
+  REQUIRE(a);
+  CHECK(a->size() <= 512);
+  CHECK((get16(*a, 2) & 0x0200) != 0);
+  CHECK(get16(*a, 6) == 0);
+  CHECK(f->stats().sandboxes["sb_one"].truncated == 2);
 }
 
 TEST_CASE("the in-flight bounds hold under a flood", "[forwarder]") {
