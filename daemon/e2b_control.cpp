@@ -9,6 +9,7 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "daemon/e2b_json.hpp"
+#include "daemon/network_settings.hpp"
 #include "daemon/jail/jail.hpp"
 
 namespace nexus::daemon {
@@ -98,7 +99,7 @@ void E2bControl::handle(std::shared_ptr<http::Exchange> ex) {
     if ((action == "resume" || action == "connect") && m == "POST") return connect(*who, id, ex);
     if (action == "metrics" && m == "GET") return metrics(*who, id, ex);
     if (action == "refreshes" && m == "POST") return set_timeout(*who, id, ex);
-    if (action == "network" && m == "PUT") return unsupported(*who, id, "changing a sandbox's network", ex);
+    if (action == "network" && m == "PUT") return update_network(*who, id, ex);
     if (action == "fork" && m == "POST") return unsupported(*who, id, "forking a sandbox", ex);
     if (action == "snapshots" && m == "POST") return unsupported(*who, id, "snapshots", ex);
   } else if (parts.size() == 2 && parts[1] == "snapshots" && m == "GET") {
@@ -136,6 +137,17 @@ void E2bControl::create(const Principal& who, const ExPtr& ex) {
     req.metadata = std::move(*metadata);
     req.env = std::move(*envs);
     req.owner = who.user;
+    // E2B's network options: allowOut / denyOut (CIDRs or domains), allowPublicTraffic, the
+    // header transforms; allow_internet_access (snake case, as the SDK sends it) false
+    // closes everything out.
+    bool internet = true;
+    if (auto ai = body.find("allow_internet_access"); ai != body.end() && !ai->is_null()) {
+      if (!ai->is_boolean()) return reply_error(ex, 400, "'allow_internet_access' must be a boolean");
+      internet = ai->get<bool>();
+    }
+    auto network = settings_from_e2b(body.value("network", Json()), internet);
+    if (!network) return reply_error(ex, 400, network.error().message());
+    req.network = std::move(*network);
     mgr_.create(req, [ex](Result<SandboxRecord> r) {
       if (!r) return reply_error(ex, r.error());
       reply_json(ex, 201, e2b::sandbox_json(*r));
@@ -272,6 +284,27 @@ void E2bControl::pause(const Principal& who, const std::string& id, const ExPtr&
     if (!paused) return reply_error(ex, paused.error());
     // A paused E2B sandbox waits to be resumed rather than timing out like a running one.
     if (auto kept = mgr_.set_ttl(id, kPausedKeepSeconds); !kept) log::warning(kLog, "{}", kept.error().message());
+    e2b::reply_no_content(ex);
+  });
+}
+
+void E2bControl::update_network(const Principal& who, const std::string& id, const ExPtr& ex) {
+  read_object(ex, [this, who, id, ex](Json body) {
+    auto r = visible_live(who, id);
+    if (!r) return reply_error(ex, r.error());
+    bool internet = true;
+    if (auto ai = body.find("allow_internet_access"); ai != body.end() && !ai->is_null()) {
+      if (!ai->is_boolean()) return reply_error(ex, 400, "'allow_internet_access' must be a boolean");
+      internet = ai->get<bool>();
+    }
+    Json network = body;
+    network.erase("allow_internet_access");
+    auto settings = settings_from_e2b(network, internet);
+    if (!settings) return reply_error(ex, 400, settings.error().message());
+    // allowPublicTraffic is a create-time choice in E2B; keep the sandbox's.
+    if (auto old = mgr_.network_settings(id); old) settings->allow_public_traffic = old->allow_public_traffic;
+    auto updated = mgr_.set_network(id, std::move(*settings));
+    if (!updated) return reply_error(ex, updated.error());
     e2b::reply_no_content(ex);
   });
 }

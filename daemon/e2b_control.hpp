@@ -32,6 +32,7 @@ class E2bControl {
   void metrics(const Principal& who, const std::string& id, const ExPtr& ex);
   /// Calls of e2b 2.51 that Nexus does not implement yet (network update, fork, snapshots):
   /// 404 for a sandbox the caller cannot see, else 501 naming what is missing.
+  void update_network(const Principal& who, const std::string& id, const ExPtr& ex);
   void unsupported(const Principal& who, const std::string& id, std::string_view what, const ExPtr& ex);
   /// The live sandbox `id` if `who` may see it; not_found otherwise (also for others' sandboxes).
   Result<SandboxRecord> visible_live(const Principal& who, const std::string& id);

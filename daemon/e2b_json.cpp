@@ -53,7 +53,7 @@ Json detail_json(const SandboxRecord& r) {
   Json j = listed_json(r);
   j["envdAccessToken"] = r.access_token;
   j["domain"] = nullptr;
-  j["allowInternetAccess"] = false;  // jail sandboxes have only loopback until networking lands
+  j["allowInternetAccess"] = r.net_index >= 0;  // a network of its own (its rules may still deny)
   j["lifecycle"] = {{"onTimeout", r.on_timeout == TimeoutAction::pause ? "pause" : "kill"}, {"autoResume", false}};
   return j;
 }

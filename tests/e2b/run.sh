@@ -20,6 +20,7 @@ ROOT="$NEXUS_TEST_ROOT/root"
 RUN="$NEXUS_TEST_ROOT/run-e2b-$$"
 SOCK="$RUN/nexus.sock"
 export NEXUS_SOCKET="$SOCK"
+export NEXUS_CLI="$NEXUS"  # network.test.mjs reads the native API through it
 export NEXUS_CONFIG_DIR="$RUN/config"  # `nexus e2b env` remembers keys here, not in ~/.config
 DAEMON_LOG="$NEXUS_TEST_ROOT/nexusd-e2b.log"
 TAP="$NEXUS_TEST_ROOT/e2b-results.tap"
@@ -96,6 +97,7 @@ finish() {
     [ -n "$id" ] && [ -e "$ROOT/sandboxes/$id" ] && fail "sandbox $id left its directory behind"
   done < <(sort -u "$TRACK" 2>/dev/null)
   rm -f "$TRACK"
+  umount -l "$RUN/netns" 2>/dev/null  # nexusd makes it a mount point
   rm -rf "$RUN"
   [ "$rc" = 77 ] && exit 77
   if [ "$FAILURES" -ne 0 ] || [ "$rc" -ne 0 ]; then

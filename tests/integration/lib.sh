@@ -103,7 +103,7 @@ finish() {
   rm -f "$CREATED"
   stop_daemon
   # nexusd makes its netns directory a mount point (as iproute2 does /run/netns).
-  umount -l "$RUN/netns" 2>/dev/null
+  awk -v run="$RUN/" 'index($5, run) == 1 {print $5}' /proc/self/mountinfo | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$RUN"
   if declare -F on_finish >/dev/null; then on_finish; fi  # a test's own cleanup
   echo "# $CHECKS checks passed, $FAILURES failed"
