@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace nexus::daemon {
 
@@ -45,6 +46,7 @@ struct DaemonConfig {
   uint16_t gateway_http_port = 15080;         ///< the egress gateway (tcp 80 is redirected here)
   uint16_t gateway_tls_port = 15443;          ///< (tcp 443)
   uint16_t dns_port = 15053;                  ///< the DNS forwarder (udp/tcp 53 to the gateway address)
+  std::vector<std::string> dns_upstreams;     ///< resolvers for sandboxes and the gateway; empty: resolv.conf
   std::string firewall_table = "nexus";       ///< nftables table (inet) of NAT and the host's protection
 
   std::string templates_dir() const { return root_dir + "/templates"; }

@@ -22,6 +22,7 @@
 #include "daemon/e2b_server.hpp"
 #include "daemon/nexusd_paths.h"
 #include "rootfs/template_def.hpp"
+#include "net/dns/address.hpp"
 #include "net/sandbox_network.hpp"
 
 namespace nexus::daemon {
@@ -183,6 +184,8 @@ const std::vector<SectionSpec>& sections() {
            {"policy_backend",
             string_value([](Settings& s) -> auto& { return s.daemon.policy_backend; }, check_policy_backend)},
            {"dns_port", int_value([](Settings& s) -> auto& { return s.daemon.dns_port; }, 1, 65535)},
+           {"dns_upstreams",
+            string_array([](Settings& s) -> auto& { return s.daemon.dns_upstreams; }, check_dns_upstream)},
            {"firewall_table",
             string_value([](Settings& s) -> auto& { return s.daemon.firewall_table; }, check_firewall_table)},
        }},
@@ -243,6 +246,11 @@ std::optional<std::string> check_network_pool(std::string_view v) {
 std::optional<std::string> check_network_pool6(std::string_view v) {
   if (v.empty()) return std::nullopt;
   if (auto p = net::AddressPool::parse("10.0.0.0/8", v); !p) return p.error().message();
+  return std::nullopt;
+}
+
+std::optional<std::string> check_dns_upstream(std::string_view v) {
+  if (auto a = net::dns::SocketAddress::parse(v, 53); !a) return a.error().message();
   return std::nullopt;
 }
 
@@ -418,6 +426,9 @@ void add_command_line_options(CLI::App& app, Settings& s, std::string& config_pa
                  "The nftables table (inet) of sandbox NAT and the host's protection; one per nexusd")
       ->check(validator(check_firewall_table, "NAME"))
       ->capture_default_str();
+  app.add_option("--dns-upstream", cfg.dns_upstreams,
+                 "A resolver sandboxes' DNS goes to, ADDRESS[:PORT] (repeatable; default: /etc/resolv.conf's)")
+      ->check(validator(check_dns_upstream, "ADDRESS"));
   app.add_option("--dns-port", cfg.dns_port, "The DNS forwarder's port (sandbox DNS is redirected to it)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();

@@ -75,6 +75,7 @@ std::optional<std::string> check_network_pool(std::string_view value);
 std::optional<std::string> check_network_pool6(std::string_view value);
 std::optional<std::string> check_policy_backend(std::string_view value);
 std::optional<std::string> check_firewall_table(std::string_view value);
+std::optional<std::string> check_dns_upstream(std::string_view value);
 std::optional<std::string> check_egress_default(std::string_view value);
 std::optional<std::string> check_template_name(std::string_view value);
 

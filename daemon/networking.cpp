@@ -89,6 +89,40 @@ void Networking::install_firewall() {
   firewall_ = std::move(*fw);
   log::info(kLog, "host firewall installed: nftables table inet {} ({} sandbox interfaces)", config_.firewall_table,
             interfaces.size());
+
+  net::dns::ForwarderOptions opts;
+  opts.listen = {fmt::format("0.0.0.0:{}", config_.dns_port), fmt::format("[::]:{}", config_.dns_port)};
+  opts.upstreams = config_.dns_upstreams;
+  auto dns = net::dns::Forwarder::start(std::move(opts));
+  if (!dns) {
+    // Sandboxes still run; their names do not resolve until nexusd restarts with a free port.
+    log::error(kLog, "the DNS forwarder did not start: {}; sandboxes cannot resolve names", dns.error().message());
+    return;
+  }
+  dns_ = std::move(*dns);
+  std::string ups;
+  for (const auto& u : dns_->upstreams()) ups += (ups.empty() ? "" : ", ") + u.to_string();
+  log::info(kLog, "DNS forwarder on port {} (upstream {})", config_.dns_port, ups);
+  for (const auto& [id, e] : entries_) {
+    auto settings = settings_from_json(Json::object());
+    serve_dns(id, e.network, *settings);
+  }
+}
+
+void Networking::serve_dns(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings&) {
+  if (!dns_) return;
+  const auto& a = n.addresses;
+  if (auto r = dns_->add_client(a.sandbox4, id, n.host_ifname); !r)
+    log::warning(kLog, "DNS for {}: {}", id, r.error().message());
+  if (a.has_ipv6())
+    if (auto r = dns_->add_client(a.sandbox6, id, n.host_ifname); !r)
+      log::warning(kLog, "DNS for {}: {}", id, r.error().message());
+}
+
+Json Networking::dns_stats() const {
+  if (!dns_) return Json();
+  Json j = dns_->stats();
+  return j;
 }
 
 Result<int64_t> Networking::allocate() {
@@ -168,6 +202,7 @@ Result<net::SandboxNetwork> Networking::setup(const SandboxRecord& r) {
     }
   }
   entries_[r.id] = Entry{*n, std::move(*policy)};
+  serve_dns(r.id, *n, *settings);
   return *n;
 }
 
@@ -197,6 +232,7 @@ Result<void> Networking::teardown(const SandboxRecord& r) {
     (void)it->second.policy->detach();  // the interface goes next, taking the filters anyway
     entries_.erase(it);
   }
+  if (dns_) dns_->remove_sandbox(r.id);
   if (r.net_index >= 0) used_.erase(r.net_index);
   auto res = net::destroy_sandbox_network(r.id, config_.netns_dir());
   if (firewall_) {

@@ -20,6 +20,7 @@
 #include "daemon/network_settings.hpp"
 #include "daemon/sandbox_record.hpp"
 #include "net/policy_backend.hpp"
+#include "net/dns/forwarder.hpp"
 #include "net/nft/host_firewall.hpp"
 #include "net/sandbox_network.hpp"
 
@@ -64,6 +65,8 @@ class Networking {
   Result<void> apply(const SandboxRecord& r);
   /// {"backend", "rules": [{id, direction, packets, bytes}], ...} for `nexus netpolicy stats`.
   Result<Json> stats(const SandboxRecord& r) const;
+  /// The DNS forwarder's counters (total and per sandbox); null when it is not running.
+  Json dns_stats() const;
 
   /// The netns path and addresses of a sandbox with a network (empty path without one).
   std::string netns_path(const std::string& id) const;
@@ -74,12 +77,15 @@ class Networking {
     net::SandboxNetwork network;
     std::unique_ptr<net::PolicyBackend> policy;
   };
+  /// Registers the sandbox's addresses with the DNS forwarder.
+  void serve_dns(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings& s);
   Result<std::unique_ptr<net::PolicyBackend>> attach_policy(const net::SandboxNetwork& n, const net::RuleSet& rules,
                                                            bool take_over);
 
   const DaemonConfig& config_;
   std::optional<net::AddressPool> pool_;
   std::optional<net::nft::HostFirewall> firewall_;
+  std::unique_ptr<net::dns::Forwarder> dns_;
   PolicyBackendChoice choice_;
   std::set<int64_t> used_;
   std::map<std::string, Entry> entries_;

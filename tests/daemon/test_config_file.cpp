@@ -180,7 +180,7 @@ TEST_CASE("config file: the shipped packaging/nexusd.toml is all defaults", "[co
     }
     text += line + "\n";
   }
-  CHECK(keys == 30);  // every key of nexusd.toml(5)
+  CHECK(keys == 31);  // every key of nexusd.toml(5)
   Settings s = from_text(text);
   Settings d;
   CHECK(s.daemon.root_dir == d.daemon.root_dir);

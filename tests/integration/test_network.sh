@@ -12,8 +12,8 @@
 # in production (the namespaces' bind mounts must outlive a nexusd that is killed).
 . "$(dirname "$0")/lib.sh"
 require_env
-command -v nsenter >/dev/null && command -v ip >/dev/null && command -v nft >/dev/null ||
-  skip "needs nsenter, ip and nft"
+command -v nsenter >/dev/null && command -v ip >/dev/null && command -v nft >/dev/null &&
+  command -v dnsmasq >/dev/null || skip "needs nsenter, ip, nft and dnsmasq (dnsmasq-base)"
 
 T=nxt$$
 HOSTNS=/run/netns/$T-host
@@ -22,6 +22,7 @@ ip netns add "$T-host" && ip netns add "$OUT" || skip "cannot create network nam
 on_finish() {
   [ -n "${HTTP_PID:-}" ] && kill "$HTTP_PID" 2>/dev/null
   [ -n "${LISTEN_PID:-}" ] && kill "$LISTEN_PID" 2>/dev/null
+  [ -n "${DNS_PID:-}" ] && kill "$DNS_PID" 2>/dev/null
   ip netns del "$T-host" 2>/dev/null
   ip netns del "$OUT" 2>/dev/null
 }
@@ -37,10 +38,17 @@ O ip link set lo up
 O ip addr add 198.51.100.10/24 dev eth0
 O ip link set eth0 up
 mkdir -p "$RUN/www" && echo "hello from outside" >"$RUN/www/index.html"
-O python3 -m http.server 8000 --bind 198.51.100.10 --directory "$RUN/www" >"$RUN/http.log" 2>&1 &
+# Started without a shell function around them, so $! is the server itself (ip netns exec execs).
+ip netns exec "$OUT" python3 -m http.server 8000 --bind 198.51.100.10 --directory "$RUN/www" </dev/null >"$RUN/http.log" 2>&1 &
 HTTP_PID=$!
+# The outside's resolver: a public name, and a public name answering a private address.
+ip netns exec "$OUT" dnsmasq --no-daemon --no-resolv --no-hosts --listen-address 198.51.100.10 --bind-interfaces \
+  --address=/outside.test/198.51.100.10 --address=/rebind.test/10.1.2.3 --log-queries \
+  --log-facility="$RUN/dnsmasq.log" --pid-file= </dev/null >/dev/null 2>&1 &
+DNS_PID=$!
+DAEMON_ARGS=(--dns-upstream 198.51.100.10)
 
-NEXUSD_WRAP="nsenter --net=$HOSTNS" start_daemon || { fail "nexusd did not start in the test's namespace"; exit 1; }
+NEXUSD_WRAP="nsenter --net=$HOSTNS" start_daemon "${DAEMON_ARGS[@]}" || { fail "nexusd did not start in the test's namespace"; exit 1; }
 backend=$(grep -o 'network policy backend: [a-z]*' "$DAEMON_LOG" | tail -1 | awk '{print $4}')
 check "nexusd picked a policy backend ($backend)" test -n "$backend"
 TABLE=nexus_t$(test_network_hash)
@@ -76,9 +84,26 @@ expect_eq "the sandbox reaches an outside server through NAT" "hello from outsid
 expect_contains "the outside server saw the host's address" "198.51.100.1 " "$(cat "$RUN/http.log")"
 expect_not_contains "and never the sandbox's" "$ADDR" "$(cat "$RUN/http.log")"
 
+# DNS through nexusd's forwarder: public names resolve, private answers are stripped.
+expect_eq "a name resolves through the gateway's DNS" "198.51.100.10" \
+  "$(py "$SB" "import socket; print(socket.gethostbyname('outside.test'))")"
+expect_eq "and is reachable by name" "hello from outside" \
+  "$(py "$SB" "import urllib.request; print(urllib.request.urlopen('http://outside.test:8000/', timeout=5).read().decode().strip())")"
+expect_eq "a public name answering a private address resolves to nothing (no DNS rebinding)" "gaierror" \
+  "$(py "$SB" "import socket
+try: print(socket.gethostbyname('rebind.test'))
+except Exception as e: print(type(e).__name__)")"
+check "the upstream saw the query come from nexusd" grep -q "query\[A\] outside.test from 198.51.100.1" "$RUN/dnsmasq.log"
+expect_eq "DNS straight to the outside resolver is the policy's to allow (allowed by default)" "198.51.100.10" \
+  "$("$NEXUS" sandbox exec "$SB" -- python3 -c "
+import socket, struct
+q = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0) + b'\\x07outside\\x04test\\x00' + struct.pack('>HH', 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); s.sendto(q, ('198.51.100.10', 53))
+a = s.recv(512); print(socket.inet_ntoa(a[-4:]))")"
+
 # The host is closed: a service on the host's own public address, and its gateway address.
-H python3 -c "import socket,time
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7000)); s.listen(); time.sleep(300)" &
+nsenter --net="$HOSTNS" python3 -c "import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7000)); s.listen(); time.sleep(300)" </dev/null >/dev/null 2>&1 &
 LISTEN_PID=$!
 sleep 0.3
 expect_eq "a host service on its public address is unreachable" "TimeoutError" "$(reach "$SB" 198.51.100.1 7000)"
@@ -143,7 +168,7 @@ expect_contains "rules for it are refused" "has no network of its own" "$err"
 # A killed nexusd: the sandbox keeps running, a new nexusd takes its policy over.
 "$NEXUS" netpolicy add "$SB" --direction egress --cidr 198.51.100.10 --proto tcp --ports 8000 --action deny --id no-web -q >/dev/null
 kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
-NEXUSD_WRAP="nsenter --net=$HOSTNS" start_daemon || { fail "nexusd did not restart"; exit 1; }
+NEXUSD_WRAP="nsenter --net=$HOSTNS" start_daemon "${DAEMON_ARGS[@]}" || { fail "nexusd did not restart"; exit 1; }
 expect_eq "after a restart the sandbox's rules still hold" "TimeoutError" "$(reach "$SB" 198.51.100.10 8000)"
 check "and can be changed" "$NEXUS" netpolicy rm "$SB" no-web -q
 expect_eq "at once" "open" "$(reach "$SB" 198.51.100.10 8000)"
