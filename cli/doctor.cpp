@@ -138,6 +138,25 @@ void system_checks(const Json& sys, std::vector<DoctorCheck>& checks) {
   }
 }
 
+// nexusd's own network report (absent from the local report when nexusd is down).
+void network_check(const Json& net, std::vector<DoctorCheck>& checks) {
+  if (!net.is_object()) return;
+  std::string backend = str(net, "backend");
+  std::string reason = str(net, "reason");
+  if (backend.empty()) {
+    checks.push_back({"network", "fail", "no policy backend: " + reason +
+                                             "; sandboxes with a network are refused (--no-network still works)"});
+    return;
+  }
+  std::string text = fmt::format("policy backend {} ({}); pool {}; firewall table inet {}", backend, reason,
+                                 str(net, "pool"), str(net, "firewall_table"));
+  checks.push_back({"network", backend == "none" ? "warn" : "ok", text});
+  checks.push_back({"dns", member(net, "dns").value("running", false) ? "ok" : "warn",
+                    member(net, "dns").value("running", false)
+                        ? fmt::format("forwarder on port {}", member(net, "dns").value("port", 0))
+                        : "the DNS forwarder is not running: sandboxes cannot resolve names"});
+}
+
 void template_check(const Json& templates, std::vector<DoctorCheck>& checks) {
   if (!templates.is_array()) return;
   size_t ready = 0;
@@ -167,6 +186,7 @@ std::vector<DoctorCheck> doctor_checks(const Json& host, const DoctorSource& sou
   }
   if (!host.is_object()) return checks;
   system_checks(member(host, "system"), checks);
+  network_check(member(host, "network"), checks);
   template_check(source.templates, checks);
   if (!host.contains("microvm")) return checks;  // no KVM probe (a local report without /dev/kvm)
   const Json& microvm = member(host, "microvm");

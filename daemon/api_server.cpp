@@ -103,6 +103,7 @@ void ApiServer::handle(std::shared_ptr<http::Exchange> ex) {
     Json host = host_json(mgr_.host(), mgr_.default_isolation());
     host["system"] = host::system_facts(mgr_.config().root_dir);  // cheap: /proc, /sys, one bpf(2)
     host["root_dir"] = mgr_.config().root_dir;
+    host["network"] = mgr_.networking().report();
     return reply_json(ex, 200, host);
   }
   if (resource == "templates") return templates_.handle(parts, std::move(ex));

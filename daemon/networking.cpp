@@ -119,6 +119,17 @@ void Networking::serve_dns(const std::string& id, const net::SandboxNetwork& n, 
       log::warning(kLog, "DNS for {}: {}", id, r.error().message());
 }
 
+Json Networking::report() const {
+  return Json{{"backend", choice_.name},
+              {"reason", choice_.reason},
+              {"pool", config_.network_pool},
+              {"pool6", config_.network_pool6},
+              {"firewall_table", config_.firewall_table},
+              {"firewall", firewall_.has_value()},
+              {"sandboxes", entries_.size()},
+              {"dns", {{"running", dns_ != nullptr}, {"port", config_.dns_port}}}};
+}
+
 Json Networking::dns_stats() const {
   if (!dns_) return Json();
   Json j = dns_->stats();

@@ -65,6 +65,8 @@ class Networking {
   Result<void> apply(const SandboxRecord& r);
   /// {"backend", "rules": [{id, direction, packets, bytes}], ...} for `nexus netpolicy stats`.
   Result<Json> stats(const SandboxRecord& r) const;
+  /// For GET /v1/host: {"backend", "reason", "pool", "pool6", "firewall_table", "dns": {"running", "port"}}.
+  Json report() const;
   /// The DNS forwarder's counters (total and per sandbox); null when it is not running.
   Json dns_stats() const;
 
