@@ -140,7 +140,7 @@ struct World {
               sh("ip link add nxup0 type veth peer name eth0 netns " + upstream_ns) &&
               sh("ip addr add 198.51.100.1/24 dev nxup0") && sh("ip link set nxup0 up") &&
               sh(IU + "link set lo up") && sh(IU + "addr add 198.51.100.10/24 dev eth0") &&
-              sh(IU + "addr add 198.51.100.20/24 dev eth0") && sh(IU + "link set eth0 up") &&
+              sh(IU + "addr add 198.51.100.20/24 dev eth0") && sh(IU + "addr add 198.51.100.30/24 dev eth0") && sh(IU + "link set eth0 up") &&
               sh(IU + "route add default via 198.51.100.1") &&
               sh("ip addr add fd4e:7800::1/126 dev nxsegtest00001 nodad") &&
               sh(IS + "addr add fd4e:7800::2/126 dev eth0 nodad") && sh(IS + "route add default via fd4e:7800::1") &&
@@ -179,7 +179,9 @@ struct World {
           "--address=/blocked.test/198.51.100.10 --address=/cidr.test/198.51.100.20 "
           "--address=/wild.test/198.51.100.20 --address=/rebind.test/10.1.2.3 "
           "--address=/meta.test/169.254.169.254 --address=/nothing.test/ "
-          "--address=/badcert.test/198.51.100.10 --address=/v6.test/2001:db8:100::10 --address=/rebind6.test/fd00::5 >" + d + "/dnsmasq.log 2>&1");
+          "--address=/badcert.test/198.51.100.10 --address=/v6.test/2001:db8:100::10 "
+          "--address=/multi.test/198.51.100.30 --address=/multi.test/2001:db8:100::10 "
+          "--address=/slow.test/198.51.100.31 --address=/slow.test/2001:db8:100::10 --address=/rebind6.test/fd00::5 >" + d + "/dnsmasq.log 2>&1");
     const char* py = std::getenv("EGRESS_UPSTREAM_PY");
     if (!py) return "EGRESS_UPSTREAM_PY is not set (run through meson test)";
     for (const char* a : {"198.51.100.10", "198.51.100.20", "2001:db8:100::10"})
@@ -702,6 +704,23 @@ TEST_CASE("an adopted listening socket, and a stop that ends open connections pr
   auto clash = Gateway::start(busy, g.sandboxes, nullptr);
   REQUIRE_FALSE(clash);
   CHECK_THAT(clash.error().message(), Catch::Contains("binding 0.0.0.0:15080"));
+}
+
+TEST_CASE("addresses are tried in order: a refused one and one that times out are skipped", "[gateway]") {
+  make_ready();
+  int64_t t0 = now_ms();
+  // multi.test: 198.51.100.30 (nothing listens: refused), then 2001:db8:100::10.
+  CHECK(g.curl("--resolve multi.test:80:198.51.100.10 http://multi.test/m1") == "hello from upstream GET /m1 body=0\n");
+  auto rec = g.audit_wait(t0, [](const AuditRecord& r) { return r.url == "/m1"; });
+  REQUIRE(rec);
+  CHECK(rec->upstream == "[2001:db8:100::10]:80");
+  // slow.test: 198.51.100.31 answers nothing (no such host), so the 2 s connect timeout passes first.
+  auto start = std::chrono::steady_clock::now();
+  CHECK(g.curl("--resolve slow.test:80:198.51.100.10 http://slow.test/m2") == "hello from upstream GET /m2 body=0\n");
+  CHECK(std::chrono::steady_clock::now() - start >= 1900ms);
+  rec = g.audit_wait(t0, [](const AuditRecord& r) { return r.url == "/m2"; });
+  REQUIRE(rec);
+  CHECK(rec->upstream == "[2001:db8:100::10]:80");
 }
 
 namespace {
