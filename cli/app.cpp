@@ -42,6 +42,10 @@ int run_command(const Command& cmd, const Console& console) {
       case CommandId::netpolicy_list:
       case CommandId::netpolicy_rm:
       case CommandId::netpolicy_stats: return run_netpolicy_command(cmd, api, console);
+      case CommandId::egress_policy_set:
+      case CommandId::egress_policy_show:
+      case CommandId::egress_audit:
+      case CommandId::egress_stats: return run_egress_command(cmd, api, console);
       default: return run_sandbox_command(cmd, api, console);
     }
   } catch (const Json::exception& e) {

@@ -158,6 +158,34 @@ const std::vector<CommandSpec>& table() {
       {CommandId::netpolicy_stats, "netpolicy", "stats", "Show packets and bytes per network rule", {},
        {sandbox_id_arg(), json_flag}},
 
+      {CommandId::egress_policy_set, "egress policy", "set", "Set the egress gateway's global domain rules and headers",
+       "Replaces the whole policy (admins only). Domains: pypi.org, or *.openai.com for every name below it.\n"
+       "Example: nexus egress policy set --allow '*.openai.com' --deny evil.example \\\n"
+       "           --inject 'api.openai.com:Authorization=file:/etc/nexus/secrets/openai'",
+       {ArgSpec{"--allow", "allow", ArgKind::list, "LIST", "Domains every sandbox may reach over HTTP and TLS "
+                "(comma-separated, repeatable)", false, ArgCheck::none, {}},
+        ArgSpec{"--deny", "deny", ArgKind::list, "LIST", "Domains no sandbox may reach (comma-separated, repeatable; "
+                "deny wins)", false, ArgCheck::none, {}},
+        ArgSpec{"--inject", "inject", ArgKind::list, "SPEC",
+                "HOST:Header=PROVIDER: add the header to requests to HOST; PROVIDER is file:PATH, env:NAME or "
+                "command:PATH [ARGS] (repeatable)", false, ArgCheck::none, {}},
+        json_flag}},
+
+      {CommandId::egress_policy_show, "egress policy", "show", "Show the egress gateway's global policy", {},
+       {json_flag}},
+
+      {CommandId::egress_audit, "egress", "audit", "Show the egress gateway's connection log",
+       "One line per connection: time, sandbox, host, method and URL when seen, status, bytes, duration.\n"
+       "Example: nexus egress audit --sandbox sb_abc --limit 20",
+       {completing(text_option("--sandbox", "sandbox", "ID", "Only this sandbox's connections (needed unless root)"),
+                   ArgValues::sandbox_id),
+        text_option("--since", "since", "TIME", "Only connections since TIME (RFC 3339, or Unix milliseconds)"),
+        int_option("--limit", "limit", "N", "The newest N connections (default 100)"),
+        json_flag}},
+
+      {CommandId::egress_stats, "egress", "stats", "Show the egress gateway's counters", {},
+       {json_flag}},
+
       {CommandId::template_list, "template", "list", "List templates", {},
        {json_flag, ArgSpec{"-q,--quiet", "quiet", ArgKind::flag, {},
                            "Print only the template names", false, ArgCheck::none, {}}}},
@@ -285,6 +313,8 @@ const std::vector<CommandSpec>& table() {
 const std::vector<GroupSpec> groups = {
     {"sandbox", "Create, use and remove sandboxes"},
     {"netpolicy", "Sandbox network rules (L3/L4) and their counters"},
+    {"egress", "The egress gateway: domain rules, injected headers, audit"},
+    {"egress policy", "Set and show the gateway's global policy"},
     {"template", "List and build templates"},
     {"image", "Pull, list, inspect and remove OCI images"},
     {"auth", "Manage access to nexusd"},

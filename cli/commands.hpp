@@ -31,6 +31,7 @@ int run_template_command(const Command& cmd, const ApiClient& api, const Console
 int run_version_command(const Command& cmd, const ApiClient& api, const Console& console);
 int run_auth_command(const Command& cmd, const ApiClient& api, const Console& console);
 int run_e2b_command(const Command& cmd, const ApiClient& api, const Console& console);
+int run_egress_command(const Command& cmd, const ApiClient& api, const Console& console);
 int run_netpolicy_command(const Command& cmd, const ApiClient& api, const Console& console);
 int run_doctor_command(const Command& cmd, const ApiClient& api, const Console& console);
 

@@ -220,6 +220,36 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
     case CommandId::netpolicy_stats:
       cmd.request = {"GET", sandbox_path(cmd.subject) + "/netpolicy/stats", std::nullopt};
       break;
+    case CommandId::egress_policy_set: {
+      Json body = {{"allow", Json::array()}, {"deny", Json::array()}, {"inject", Json::array()}};
+      for (const char* key : {"allow", "deny"})
+        for (const std::string& v : inv.list(key))
+          for (const std::string& e : split_list(v)) body[key].push_back(e);
+      // HOST:Header=PROVIDER (nexusd checks each part; the provider may hold ':' itself).
+      for (const std::string& spec : inv.list("inject")) {
+        auto colon = spec.find(':');
+        auto eq = colon == std::string::npos ? std::string::npos : spec.find('=', colon);
+        if (eq == std::string::npos)
+          return fail(Errc::invalid_argument,
+                      fmt::format("--inject '{}': expected HOST:Header=PROVIDER (file:PATH, env:NAME or command:PATH)", spec));
+        body["inject"].push_back({{"host", spec.substr(0, colon)},
+                                  {"header", spec.substr(colon + 1, eq - colon - 1)},
+                                  {"provider", spec.substr(eq + 1)}});
+      }
+      cmd.request = {"PUT", "/v1/egress/policies", std::move(body)};
+      break;
+    }
+    case CommandId::egress_policy_show: cmd.request = {"GET", "/v1/egress/policies", std::nullopt}; break;
+    case CommandId::egress_audit: {
+      std::string q;
+      auto add = [&](const char* k, const std::string& v) { q += (q.empty() ? "?" : "&") + std::string(k) + "=" + encode_path_segment(v); };
+      if (inv.has("sandbox")) add("sandbox", inv.get("sandbox"));
+      if (inv.has("since")) add("since", inv.get("since"));
+      if (inv.has("limit")) add("limit", inv.get("limit"));
+      cmd.request = {"GET", "/v1/egress/audit" + q, std::nullopt};
+      break;
+    }
+    case CommandId::egress_stats: cmd.request = {"GET", "/v1/egress/stats", std::nullopt}; break;
     case CommandId::template_list: cmd.request = {"GET", "/v1/templates", std::nullopt}; break;
     case CommandId::template_build:
       if (inv.has("file")) {

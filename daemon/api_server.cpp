@@ -13,6 +13,7 @@
 #include "common/strings.hpp"
 #include "daemon/api_util.hpp"
 #include "daemon/command_api.hpp"
+#include "daemon/egress_api.hpp"
 #include "daemon/network_api.hpp"
 #include "nexus_config.h"
 
@@ -93,6 +94,7 @@ void ApiServer::handle(std::shared_ptr<http::Exchange> ex) {
   Principal who = principal_of(*ex);
   if (resource == "sandboxes") return handle_sandboxes(who, parts, std::move(ex));
   if (resource == "auth") return handle_keys(who, parts, std::move(ex));
+  if (resource == "egress") return handle_egress(mgr_, who, parts, std::move(ex));
   if (resource == "e2b" && parts.size() == 3) {
     if (req.method != "GET") return method_not_allowed(ex);
     if (e2b_url_.empty()) return reply_error(ex, 503, "unavailable", "the E2B endpoint is off (nexusd --e2b-listen)");

@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "daemon/networking.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include <fmt/format.h>
 
 #include "common/log.hpp"
@@ -109,6 +116,80 @@ void Networking::install_firewall() {
   }
 }
 
+void Networking::start_gateway() {
+  if (!firewall_) return;
+  std::string dir = config_.root_dir + "/egress";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  ::chmod(dir.c_str(), 0700);  // the CA key and the audit (URLs) live here
+  auto audit = net::egress::JsonlAuditLog::open(dir + "/audit.jsonl");
+  if (!audit) log::warning(kLog, "the egress audit log: {}; connections are counted but not logged", audit.error().message());
+  else audit_ = *audit;
+  net::egress::GatewayConfig gc;
+  gc.http_listen = {fmt::format("0.0.0.0:{}", config_.gateway_http_port), fmt::format("[::]:{}", config_.gateway_http_port)};
+  gc.tls_listen = {fmt::format("0.0.0.0:{}", config_.gateway_tls_port), fmt::format("[::]:{}", config_.gateway_tls_port)};
+  gc.dns.servers = config_.dns_upstreams;
+  gc.state_dir = dir;
+  auto gw = net::egress::Gateway::start(std::move(gc), std::make_shared<net::egress::SandboxDirectory>(), audit_);
+  if (!gw) {
+    // Fail-closed: the redirects stay, so sandboxes' HTTP and TLS are refused, not let out.
+    log::error(kLog, "the egress gateway did not start: {}; sandboxes' HTTP and HTTPS are refused",
+               gw.error().message());
+    return;
+  }
+  gateway_ = std::move(*gw);
+  // The global policy, then every sandbox, then ready: nothing is decided on half a policy.
+  std::ifstream in(dir + "/policy.json");
+  if (in) {
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto j = parse_json(text);
+    auto p = j ? net::egress::global_policy_from_json(*j) : Result<net::egress::GlobalPolicy>(fail(j.error()));
+    if (!p) {
+      log::error(kLog, "{}/policy.json: {}; the egress gateway stays closed until a policy is set", dir,
+                 p.error().message());
+      return;
+    }
+    gateway_->set_global_policy(std::move(*p));
+  }
+  for (const auto& [id, e] : entries_) serve_egress(id, e.network, e.settings);
+  gateway_->set_ready(true);
+  log::info(kLog, "egress gateway on ports {} (HTTP) and {} (TLS)", config_.gateway_http_port,
+            config_.gateway_tls_port);
+}
+
+void Networking::serve_egress(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings& s) {
+  if (!gateway_) return;
+  net::egress::SandboxPolicy p;
+  p.id = id;
+  p.ipv4 = n.addresses.sandbox4;
+  p.ipv6 = n.addresses.sandbox6;
+  p.rules = user_ruleset(s);
+  p.rules.egress_default = config_.egress_default == "deny" ? net::Action::deny : net::Action::allow;
+  auto allow = net::egress::DomainList::parse(s.allow_domains, "allow_domains");
+  auto deny = net::egress::DomainList::parse(s.deny_domains, "deny_domains");
+  auto inject = net::egress::inject_rules_from_e2b(s.inject);
+  if (allow) p.domains.allow = std::move(*allow);
+  if (deny) p.domains.deny = std::move(*deny);
+  if (inject) p.inject = std::move(*inject);
+  if (auto r = gateway_->sandboxes().put(std::move(p)); !r)
+    log::warning(kLog, "egress gateway: sandbox {}: {}", id, r.error().message());
+}
+
+Result<void> Networking::set_global_policy(const net::egress::GlobalPolicy& policy) {
+  if (!gateway_) return fail(Errc::unavailable, "the egress gateway is not running (see nexus doctor)");
+  std::string dir = config_.root_dir + "/egress";
+  std::string tmp = dir + "/policy.json.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << dump_json(net::egress::to_json(policy)) << "\n";
+    out.flush();
+    if (!out) return fail(Errc::internal, fmt::format("writing '{}'", tmp));
+  }
+  if (::rename(tmp.c_str(), (dir + "/policy.json").c_str()) != 0) return fail_errno("saving the egress policy");
+  gateway_->set_global_policy(policy);
+  return {};
+}
+
 void Networking::serve_dns(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings&) {
   if (!dns_) return;
   const auto& a = n.addresses;
@@ -127,7 +208,11 @@ Json Networking::report() const {
               {"firewall_table", config_.firewall_table},
               {"firewall", firewall_.has_value()},
               {"sandboxes", entries_.size()},
-              {"dns", {{"running", dns_ != nullptr}, {"port", config_.dns_port}}}};
+              {"dns", {{"running", dns_ != nullptr}, {"port", config_.dns_port}}},
+              {"gateway", {{"running", gateway_ != nullptr},
+                           {"ready", gateway_ && gateway_->ready()},
+                           {"http_port", config_.gateway_http_port},
+                           {"tls_port", config_.gateway_tls_port}}}};
 }
 
 Json Networking::dns_stats() const {
@@ -212,8 +297,9 @@ Result<net::SandboxNetwork> Networking::setup(const SandboxRecord& r) {
       return fail(std::move(added.error()).wrap("adding the sandbox to the host firewall"));
     }
   }
-  entries_[r.id] = Entry{*n, std::move(*policy)};
+  entries_[r.id] = Entry{*n, std::move(*policy), *settings};
   serve_dns(r.id, *n, *settings);
+  serve_egress(r.id, *n, *settings);
   return *n;
 }
 
@@ -233,7 +319,7 @@ Result<void> Networking::adopt(const SandboxRecord& r) {
   n.host_ifindex = *index;
   auto policy = attach_policy(n, rules_for(*settings, *a, config_), true);
   if (!policy) return fail(std::move(policy.error()).wrap("re-attaching the network policy"));
-  entries_[r.id] = Entry{n, std::move(*policy)};
+  entries_[r.id] = Entry{n, std::move(*policy), *settings};
   return {};
 }
 
@@ -244,6 +330,10 @@ Result<void> Networking::teardown(const SandboxRecord& r) {
     entries_.erase(it);
   }
   if (dns_) dns_->remove_sandbox(r.id);
+  if (gateway_) {
+    gateway_->sandboxes().remove(r.id);
+    gateway_->stats().remove(r.id);
+  }
   if (r.net_index >= 0) used_.erase(r.net_index);
   auto res = net::destroy_sandbox_network(r.id, config_.netns_dir());
   if (firewall_) {
@@ -269,7 +359,10 @@ Result<void> Networking::apply(const SandboxRecord& r) {
   if (it == entries_.end()) return fail(Errc::conflict, fmt::format("sandbox '{}' has no network", r.id));
   auto settings = settings_from_json(r.network);
   if (!settings) return fail(settings.error());
-  return it->second.policy->replace(rules_for(*settings, it->second.network.addresses, config_));
+  NEXUS_TRY(it->second.policy->replace(rules_for(*settings, it->second.network.addresses, config_)));
+  it->second.settings = *settings;
+  serve_egress(r.id, it->second.network, *settings);
+  return {};
 }
 
 Result<Json> Networking::stats(const SandboxRecord& r) const {

@@ -21,6 +21,7 @@
 #include "daemon/sandbox_record.hpp"
 #include "net/policy_backend.hpp"
 #include "net/dns/forwarder.hpp"
+#include "net/egress/gateway.hpp"
 #include "net/nft/host_firewall.hpp"
 #include "net/sandbox_network.hpp"
 
@@ -43,6 +44,9 @@ class Networking {
   /// adopted sandboxes' interfaces, and turns on IP forwarding. Without it sandboxes with a
   /// network are refused, since nothing would keep them from the host.
   void install_firewall();
+  /// Then: the egress gateway (fail-closed until the global policy and every sandbox are
+  /// loaded) on the gateway ports the firewall redirects to.
+  void start_gateway();
   const PolicyBackendChoice& backend() const { return choice_; }
 
   /// Makes `r`'s network (its block is r.net_index, given by allocate()) and attaches its
@@ -65,6 +69,11 @@ class Networking {
   Result<void> apply(const SandboxRecord& r);
   /// {"backend", "rules": [{id, direction, packets, bytes}], ...} for `nexus netpolicy stats`.
   Result<Json> stats(const SandboxRecord& r) const;
+  /// The egress gateway, when it runs (for /v1/egress/*); its CA goes into sandboxes.
+  net::egress::Gateway* gateway() const { return gateway_.get(); }
+  net::egress::JsonlAuditLog* audit_log() const { return audit_.get(); }
+  /// Replaces the gateway's global policy and keeps it in <root>/egress/policy.json.
+  Result<void> set_global_policy(const net::egress::GlobalPolicy& policy);
   /// For GET /v1/host: {"backend", "reason", "pool", "pool6", "firewall_table", "dns": {"running", "port"}}.
   Json report() const;
   /// The DNS forwarder's counters (total and per sandbox); null when it is not running.
@@ -78,7 +87,10 @@ class Networking {
   struct Entry {
     net::SandboxNetwork network;
     std::unique_ptr<net::PolicyBackend> policy;
+    NetworkSettings settings;
   };
+  /// Tells the egress gateway the sandbox's address, rules, domains and header rules.
+  void serve_egress(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings& s);
   /// Registers the sandbox's addresses with the DNS forwarder.
   void serve_dns(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings& s);
   Result<std::unique_ptr<net::PolicyBackend>> attach_policy(const net::SandboxNetwork& n, const net::RuleSet& rules,
@@ -88,6 +100,8 @@ class Networking {
   std::optional<net::AddressPool> pool_;
   std::optional<net::nft::HostFirewall> firewall_;
   std::unique_ptr<net::dns::Forwarder> dns_;
+  std::shared_ptr<net::egress::JsonlAuditLog> audit_;
+  std::unique_ptr<net::egress::Gateway> gateway_;
   PolicyBackendChoice choice_;
   std::set<int64_t> used_;
   std::map<std::string, Entry> entries_;

@@ -134,6 +134,7 @@ Result<void> SandboxManager::reconcile() {
   for (const auto& [id, l] : live_) live_ids.insert(id);
   net_.remove_leftovers(live_ids);
   net_.install_firewall();  // with the adopted sandboxes' interfaces
+  net_.start_gateway();
   (void)store_.prune_stopped(unix_now_ms() - kKeepStoppedMs);  // housekeeping only
   log::info(kLog, "reconciled: {} adopted, {} cleaned up", adopted, cleaned);
   return {};
@@ -310,6 +311,9 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
       Json ns = Json::array({a->host4});
       if (a->has_ipv6()) ns.push_back(a->host6);
       body["network"] = {{"nameservers", ns}};  // Nexus's own field: the DNS forwarder
+      // The gateway's CA, trusted inside: HTTPS to a host with a header rule is terminated
+      // by the gateway (only those hosts; every other TLS connection is passed through).
+      if (auto* gw = net_.gateway()) body["network"]["caCertificate"] = gw->ca_certificate_pem();
     }
     std::optional<rootfs::Command> start_command = tdefaults.start_command;
     rootfs::Restart restart = tdefaults.restart.value_or(rootfs::Restart{});

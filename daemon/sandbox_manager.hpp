@@ -81,6 +81,7 @@ class SandboxManager {
   /// Per-rule counters of a live sandbox's policy.
   Result<Json> network_stats(const std::string& id);
   const Networking& networking() const { return net_; }
+  Networking& networking() { return net_; }
 
   /// Number of live (creating, active or paused) sandboxes made from `template_name`.
   size_t count_using_template(const std::string& template_name) const;

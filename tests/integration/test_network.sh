@@ -23,6 +23,8 @@ on_finish() {
   [ -n "${HTTP_PID:-}" ] && kill "$HTTP_PID" 2>/dev/null
   [ -n "${LISTEN_PID:-}" ] && kill "$LISTEN_PID" 2>/dev/null
   [ -n "${DNS_PID:-}" ] && kill "$DNS_PID" 2>/dev/null
+  [ -n "${HTTP80_PID:-}" ] && kill "$HTTP80_PID" 2>/dev/null
+  rm -f "$ROOT/egress/policy.json"  # the test root is shared: leave no global policy behind
   ip netns del "$T-host" 2>/dev/null
   ip netns del "$OUT" 2>/dev/null
 }
@@ -46,6 +48,20 @@ ip netns exec "$OUT" dnsmasq --no-daemon --no-resolv --no-hosts --listen-address
   --address=/outside.test/198.51.100.10 --address=/rebind.test/10.1.2.3 --log-queries \
   --log-facility="$RUN/dnsmasq.log" --pid-file= </dev/null >/dev/null 2>&1 &
 DNS_PID=$!
+# An HTTP server on port 80 (which sandboxes reach only through nexusd's egress gateway) that
+# prints the headers it was sent.
+cat >"$RUN/echo_headers.py" <<'PY'
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("path=%s\n%s" % (self.path, self.headers)).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("198.51.100.10", 80), H).serve_forever()
+PY
+ip netns exec "$OUT" python3 "$RUN/echo_headers.py" </dev/null >"$RUN/http80.log" 2>&1 &
+HTTP80_PID=$!
 DAEMON_ARGS=(--dns-upstream 198.51.100.10)
 
 NEXUSD_WRAP="nsenter --net=$HOSTNS" start_daemon "${DAEMON_ARGS[@]}" || { fail "nexusd did not start in the test's namespace"; exit 1; }
@@ -101,6 +117,44 @@ q = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0) + b'\\x07outside\\x04test
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); s.sendto(q, ('198.51.100.10', 53))
 a = s.recv(512); print(socket.inet_ntoa(a[-4:]))")"
 
+# HTTP through the egress gateway: by name, audited with its bytes; domain rules decide.
+get() {  # get SB URL -> the body, or "HTTP <status>", or the error's name
+  py "$1" "import urllib.request, urllib.error
+try: print(urllib.request.urlopen('$2', timeout=5).read().decode(), end='')
+except urllib.error.HTTPError as e: print('HTTP', e.code)
+except Exception as e: print(type(e).__name__)"
+}
+expect_contains "HTTP to port 80 goes out through the gateway" "path=/hello" "$(get "$SB" http://outside.test/hello)"
+# The sandbox's own DNS strips the private answer, so ask by address with that name as Host:
+# the gateway resolves it itself and refuses the private address.
+expect_contains "a Host whose name resolves to a private address is refused by the gateway" "HTTP/1.1 403" \
+  "$(py "$SB" "import socket
+s = socket.create_connection(('198.51.100.10', 80), timeout=5)
+s.sendall(b'GET / HTTP/1.1\\r\\nHost: rebind.test\\r\\nConnection: close\\r\\n\\r\\n')
+print(s.recv(200).decode(errors='replace').splitlines()[0])")"
+audit=$("$NEXUS" egress audit --sandbox "$SB" --json)
+entry=$(echo "$audit" | jq -c '[.entries[] | select(.host == "outside.test")] | last')
+expect_eq "the audit has the request" '"GET /hello"' "$(echo "$entry" | jq '.method + " " + .url')"
+expect_eq "with the status" 200 "$(echo "$entry" | jq .status)"
+check "and the bytes each way ($(echo "$entry" | jq -c '[.bytes_sent, .bytes_received]'))" \
+  test "$(echo "$entry" | jq '.bytes_sent > 50 and .bytes_received > 100')" = true
+expect_eq "the rebinding attempt is audited as refused" '"denied"' \
+  "$(echo "$audit" | jq '[.entries[] | select(.host == "rebind.test")] | last | .decision')"
+check "nexus egress audit prints a table" sh -c "'$NEXUS' egress audit --sandbox $SB | grep -q outside.test"
+check "nexus egress stats counts the sandbox" sh -c "'$NEXUS' egress stats --json | jq -e '.sandboxes[\"$SB\"].connections.allowed >= 1' >/dev/null"
+check "the global policy can deny a domain" "$NEXUS" egress policy set --deny outside.test --json
+expect_eq "then HTTP to it is refused" "HTTP 403" "$(get "$SB" http://outside.test/)"
+echo -n "s3cret-value" >"$RUN/secret"
+chmod 600 "$RUN/secret"
+check "a header can be injected from a file" "$NEXUS" egress policy set --inject "outside.test:X-Api-Key=file:$RUN/secret" --json
+expect_contains "the upstream sees the injected header" "X-Api-Key: s3cret-value" "$(get "$SB" http://outside.test/key)"
+expect_not_contains "the sandbox's environment never has it" "s3cret" "$("$NEXUS" sandbox exec "$SB" -- env)"
+expect_not_contains "nor the policy as shown" "s3cret" "$("$NEXUS" egress policy show --json)"
+expect_not_contains "nor the audit" "s3cret" "$("$NEXUS" egress audit --json)"
+expect_contains "the sandbox trusts the gateway's CA (for HTTPS injection)" "BEGIN CERTIFICATE" \
+  "$("$NEXUS" sandbox exec "$SB" -- cat /usr/local/share/ca-certificates/nexus-egress.crt 2>/dev/null || true)"
+check "the global policy can be cleared" "$NEXUS" egress policy set --json
+
 # The host is closed: a service on the host's own public address, and its gateway address.
 nsenter --net="$HOSTNS" python3 -c "import socket,time
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7000)); s.listen(); time.sleep(300)" </dev/null >/dev/null 2>&1 &
@@ -143,6 +197,10 @@ expect_eq "removing an unknown rule exits 4" 4 "$rc"
 SBD=$(new_sandbox --ttl 5 --deny-out 0.0.0.0/0 --allow-out 198.51.100.10/32) || fail "create with --deny-out/--allow-out"
 expect_eq "--allow-out opens its CIDR inside --deny-out 0.0.0.0/0" "open" "$(reach "$SBD" 198.51.100.10 8000)"
 expect_eq "--deny-out 0.0.0.0/0 closes the rest" "TimeoutError" "$(reach "$SBD" 198.51.100.1 8000)"
+SBW=$(new_sandbox --ttl 5 --deny-out 0.0.0.0/0 --allow-out outside.test) || fail "create with a domain in --allow-out"
+expect_contains "a domain in --allow-out opens HTTP to it inside --deny-out 0.0.0.0/0" "path=/w" "$(get "$SBW" http://outside.test/w)"
+expect_eq "but not its other ports" "TimeoutError" "$(reach "$SBW" 198.51.100.10 8000)"
+"$NEXUS" sandbox stop "$SBW" >/dev/null
 err=$("$NEXUS" sandbox create --deny-out 300.1.1.1 2>&1); rc=$?
 expect_eq "a bad --deny-out entry is refused (exit 1)" 1 "$rc"
 expect_contains "naming the entry" "300.1.1.1" "$err"
