@@ -13,6 +13,8 @@ NEXUS_BUILD_DEPS+=(libtomlplusplus-dev)  # nexusd.toml
 # policy), c-ares (the egress gateway's resolver).
 NEXUS_BUILD_DEPS+=(libnl-3-dev libnl-route-3-dev libnftables-dev libc-ares-dev)
 NEXUS_RUNTIME_DEPS+=(nftables iproute2)
+# The network tests' upstream resolver (dnsmasq) and dig.
+NEXUS_TEST_DEPS+=(dnsmasq-base bind9-dnsutils)
 NEXUS_RUNTIME_DEPS=(mmdebstrap ca-certificates erofs-utils e2fsprogs)
 # The microVM guest kernel is built from Debian's kernel source (packaging/guest-kernel).
 NEXUS_GUEST_KERNEL_DEPS=(linux-source-6.1 flex bison bc libelf-dev xz-utils make)
