@@ -249,9 +249,26 @@ Json run_result_json(const Json& result) {
   return out;
 }
 
+namespace {
+int port(const Command& cmd, const ApiClient& api, const Console& console) {
+  auto answer = api.call(cmd.request);
+  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
+  if (cmd.json) {
+    console.out(json_text(*answer));
+    return exit_ok;
+  }
+  console.out(field_text(*answer, "url") + "\n");
+  if (answer->contains("traffic_access_token"))
+    console.err(fmt::format("Public traffic is off for {}: send the header e2b-traffic-access-token: {}\n", cmd.subject,
+                            field_text(*answer, "traffic_access_token")));
+  return exit_ok;
+}
+}  // namespace
+
 int run_sandbox_command(const Command& cmd, const ApiClient& api, const Console& console) {
   switch (cmd.id) {
     case CommandId::sandbox_create: return create(cmd, api, console);
+    case CommandId::sandbox_port: return port(cmd, api, console);
     case CommandId::sandbox_run: return run_code(cmd, api, console);
     case CommandId::sandbox_exec: return exec_command(cmd, api, console);
     case CommandId::sandbox_pause: return change_state(cmd, api, console, "Paused");

@@ -127,6 +127,12 @@ const std::vector<CommandSpec>& table() {
       {CommandId::sandbox_status, "sandbox", "status", "Show a sandbox's state", {},
        {sandbox_id_arg(), json_flag}},
 
+      {CommandId::sandbox_port, "sandbox", "port", "Print the URL of a port of a sandbox",
+       "Traffic goes through nexusd's E2B endpoint to the sandbox's own address. When the sandbox's\n"
+       "public traffic is off, the e2b-traffic-access-token header printed here is required.\n"
+       "Example: curl $(nexus sandbox port sb_abc 8080)",
+       {sandbox_id_arg(), positional("PORT", "port", "The port a program in the sandbox listens on"), json_flag}},
+
       {CommandId::netpolicy_add, "netpolicy", "add", "Add an L3/L4 rule to a sandbox's network policy",
        "The rule applies at once, to new and existing connections.\n"
        "Example: nexus netpolicy add sb_abc --direction egress --cidr 10.0.0.0/8 --proto tcp "

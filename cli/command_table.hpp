@@ -19,6 +19,7 @@ enum class CommandId {
   sandbox_stop,
   sandbox_list,
   sandbox_status,
+  sandbox_port,
   netpolicy_add,
   netpolicy_list,
   netpolicy_rm,

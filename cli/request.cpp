@@ -208,6 +208,9 @@ Result<Command> build_command(const Invocation& inv, const CommandEnv& env) {
     case CommandId::sandbox_status:
       cmd.request = {"GET", sandbox_path(cmd.subject), std::nullopt};
       break;
+    case CommandId::sandbox_port:
+      cmd.request = {"GET", sandbox_path(cmd.subject) + "/ports/" + encode_path_segment(inv.get("port")), std::nullopt};
+      break;
     case CommandId::netpolicy_add: build_netpolicy_add(inv, cmd); break;
     case CommandId::netpolicy_list:
       cmd.request = {"GET", sandbox_path(cmd.subject) + "/netpolicy", std::nullopt};

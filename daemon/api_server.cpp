@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "daemon/api_util.hpp"
+#include "daemon/auth.hpp"
 #include "daemon/command_api.hpp"
 #include "daemon/egress_api.hpp"
 #include "daemon/network_api.hpp"
@@ -168,6 +169,10 @@ void ApiServer::handle_sandboxes(const Principal& who, const std::vector<std::st
     return method_not_allowed(ex);
   }
   if (parts.size() >= 5 && parts[4] == "netpolicy") return handle_netpolicy(mgr_, id, parts, std::move(ex));
+  if (parts.size() == 6 && parts[4] == "ports") {
+    if (method != "GET") return method_not_allowed(ex);
+    return reply_port(id, parts[5], ex);
+  }
   if (parts.size() != 5)
     return reply_error(ex, 404, "not_found", fmt::format("no such endpoint '{}'", ex->request().path));
   const std::string& action = parts[4];
@@ -191,6 +196,31 @@ void ApiServer::handle_sandboxes(const Principal& who, const std::vector<std::st
     if (!r) return reply_error(ex, r.error());
     reply_json(ex, 200, to_api_json(*r, unix_now_ms()));
   });
+}
+
+void ApiServer::reply_port(const std::string& id, const std::string& port_text, const std::shared_ptr<http::Exchange>& ex) {
+  auto port = parse_int(port_text);
+  if (!port || *port < 1 || *port > 65535)
+    return reply_error(ex, 400, "invalid_argument", fmt::format("'{}' is not a port (1-65535)", port_text));
+  auto r = mgr_.get(id);
+  if (!r) return reply_error(ex, r.error());
+  if (r->net_index < 0)
+    return reply_error(ex, 409, "conflict", fmt::format("sandbox '{}' has no network of its own", id));
+  if (e2b_url_.empty()) return reply_error(ex, 503, "unavailable", "the E2B endpoint is off (nexusd --e2b-listen), and "
+                                                                   "sandbox ports are served through it");
+  // e2b_url_ is "http://HOST:PORT": the sandbox's port is PORT-ID.localhost on the same port.
+  std::string listen_port = e2b_url_.substr(e2b_url_.rfind(':') + 1);
+  std::string host = fmt::format("{}-{}.localhost:{}", *port, id, listen_port);
+  auto settings = settings_from_json(r->network);
+  bool token_needed = !settings || !settings->allow_public_traffic;
+  Json j = {{"sandbox_id", id},
+            {"port", *port},
+            {"url", "http://" + host + "/"},
+            {"host", host},
+            {"headers", {{"E2b-Sandbox-Id", id}, {"E2b-Sandbox-Port", std::to_string(*port)}}},
+            {"public", !token_needed}};
+  if (token_needed) j["traffic_access_token"] = traffic_token_for(r->access_token);
+  reply_json(ex, 200, j);
 }
 
 }  // namespace nexus::daemon

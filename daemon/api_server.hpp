@@ -27,6 +27,7 @@ class ApiServer {
   void close() { server_.close(); }
 
  private:
+  void reply_port(const std::string& id, const std::string& port, const std::shared_ptr<http::Exchange>& ex);
   void handle(std::shared_ptr<http::Exchange> ex);
   void handle_sandboxes(const Principal& who, const std::vector<std::string>& parts,
                         std::shared_ptr<http::Exchange> ex);

@@ -9,6 +9,7 @@
 #include "common/strings.hpp"
 #include "daemon/auth.hpp"
 #include "daemon/e2b_json.hpp"
+#include "daemon/network_settings.hpp"
 
 namespace nexus::daemon {
 namespace {
@@ -75,15 +76,43 @@ void E2bProxy::handle_signed(std::shared_ptr<http::Exchange> ex, const std::stri
   unauthorized("invalid signature (or the sandbox is not running)");
 }
 
-void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id, const std::string& access_token) {
+void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id, const std::string& access_token,
+                      std::string_view host_port) {
   const auto& head = ex->request();
-  auto port = head.headers.get("E2b-Sandbox-Port");
-  if (port && *port != "49983" && *port != "49999")
-    return reply_502(ex, id, fmt::format("The sandbox is running but port {} is not open", *port));
+  auto port_header = head.headers.get("E2b-Sandbox-Port");
+  std::string_view port = !host_port.empty() ? host_port : port_header ? *port_header : std::string_view();
+  if (!port.empty() && port != "49983" && port != "49999") return forward_to_port(std::move(ex), id, port);
   auto endpoint = mgr_.agent_endpoint(id);
   if (!endpoint) return reply_502(ex, id, "The sandbox was not found");
   // The agent takes its settings (access token, default user, envs) from nexusd alone.
   if (head.path == "/init") return e2b::reply_error(ex, 403, "/init is reserved for nexusd");
+  relay(std::move(ex), id, *endpoint, access_token);
+}
+
+void E2bProxy::forward_to_port(std::shared_ptr<http::Exchange> ex, const std::string& id, std::string_view port_text) {
+  auto port = parse_int(port_text);
+  if (!port || *port < 1 || *port > 65535)
+    return e2b::reply_error(ex, 400, fmt::format("'{}' is not a port", port_text));
+  auto r = mgr_.get(id);
+  if (!r || r->state != SandboxState::running) return reply_502(ex, id, "The sandbox was not found");
+  auto a = mgr_.networking().addresses(*r);
+  if (!a) return reply_502(ex, id, fmt::format("The sandbox has no network, so port {} cannot be reached", *port));
+  auto settings = settings_from_json(r->network);
+  if (!settings || !settings->allow_public_traffic) {
+    // Public traffic off: only with the sandbox's traffic access token (never logged).
+    auto token = ex->request().headers.get("E2b-Traffic-Access-Token");
+    std::string want = traffic_token_for(r->access_token);
+    if (!token || want.empty() || !constant_time_equal(*token, want))
+      return e2b::reply_error(ex, 403, fmt::format("port {} of sandbox {} needs its traffic access token "
+                                                   "(the e2b-traffic-access-token header)", *port, id));
+  }
+  relay(std::move(ex), id, http::Endpoint::tcp(a->sandbox4, static_cast<uint16_t>(*port)), {});
+}
+
+void E2bProxy::relay(std::shared_ptr<http::Exchange> ex, const std::string& id, const http::Endpoint& target,
+                     const std::string& access_token) {
+  const auto& head = ex->request();
+  const http::Endpoint* endpoint = &target;
 
   http::ClientRequest req;
   req.method = head.method;
@@ -97,7 +126,7 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id,
       for (const auto& tok : split(v, ','))
         if (auto t = trim(tok); !t.empty()) named.emplace_back(t);
   auto dropped = [&](std::string_view k) {
-    if (is_hop_header(k) || iequals(k, "X-API-Key")) return true;
+    if (is_hop_header(k) || iequals(k, "X-API-Key") || iequals(k, "E2b-Traffic-Access-Token")) return true;
     for (const auto& n : named)
       if (iequals(k, n)) return true;
     return false;

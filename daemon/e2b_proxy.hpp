@@ -20,8 +20,11 @@ class E2bProxy {
  public:
   E2bProxy(uv::Loop& loop, SandboxManager& mgr) : loop_(loop), mgr_(mgr) {}
   /// Forward to `sandbox_id`'s agent; with `access_token` set, as a request carrying it.
+  /// E2b-Sandbox-Port (or `host_port`, from a "PORT-ID.domain" Host) other than the agent's
+  /// 49983/49999 goes to that port of the sandbox's own address instead, with its traffic
+  /// access token required when its public traffic is off.
   void handle(std::shared_ptr<http::Exchange> ex, const std::string& sandbox_id,
-              const std::string& access_token = {});
+              const std::string& access_token = {}, std::string_view host_port = {});
   /// A /files request authorised by a URL signature instead of a token (B.4): the signature
   /// is checked here against the sandbox named by `sandbox_id`, or, when the caller sent no
   /// E2b-Sandbox-Id (a plain fetch of a signed URL), against every running sandbox; a match
@@ -31,6 +34,9 @@ class E2bProxy {
   static bool is_signed(const http::RequestHead& head);
 
  private:
+  void forward_to_port(std::shared_ptr<http::Exchange> ex, const std::string& id, std::string_view port);
+  void relay(std::shared_ptr<http::Exchange> ex, const std::string& id, const http::Endpoint& target,
+             const std::string& access_token);
   uv::Loop& loop_;
   SandboxManager& mgr_;
 };

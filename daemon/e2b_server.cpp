@@ -97,6 +97,18 @@ void E2bServer::handle(std::shared_ptr<http::Exchange> ex) {
   // Signed /files URLs work even when fetched plainly, without the routing header.
   if (E2bProxy::is_signed(ex->request())) return proxy_.handle_signed(std::move(ex), sandbox);
   if (!sandbox.empty()) return proxy_.handle(std::move(ex), sandbox);
+  // "PORT-SANDBOX.anything" as Host (E2B's getHost(port); browsers and curl resolve
+  // *.localhost to loopback by themselves): that port of that sandbox.
+  if (auto host = ex->request().headers.get("Host")) {
+    std::string_view h = *host;
+    auto dash = h.find('-'), dot = h.find('.');
+    if (dash != std::string_view::npos && dot != std::string_view::npos && dash < dot && dash > 0 &&
+        h.substr(dash + 1, 3) == "sb_") {
+      std::string port(h.substr(0, dash));
+      std::string target(h.substr(dash + 1, dot - dash - 1));
+      if (parse_int(port)) return proxy_.handle(std::move(ex), target, {}, port);
+    }
+  }
   control_.handle(std::move(ex));
 }
 

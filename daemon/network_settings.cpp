@@ -198,6 +198,12 @@ net::RuleSet ruleset(const NetworkSettings& s, const net::SandboxAddresses& a) {
     system.push_back(system_rule("nexus:http6", "::/0", net::Protocol::tcp, 80, 80));
     system.push_back(system_rule("nexus:https6", "::/0", net::Protocol::tcp, 443, 443));
   }
+  // Inbound through nexusd (E2B's sandbox ports): connections from the host side of the
+  // veth. The host firewall lets only root (nexusd) open them.
+  net::Rule in = system_rule("nexus:inbound", a.host4, net::Protocol::tcp, 0, 65535);
+  in.direction = net::Direction::ingress;
+  in.ports = net::PortRange{};
+  system.push_back(in);
   set.rules.insert(set.rules.begin(), system.begin(), system.end());
   return set;
 }

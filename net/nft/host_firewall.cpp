@@ -177,6 +177,12 @@ std::string render_host_table(const HostFirewallConfig& c, const std::vector<std
   t += "    counter drop comment \"sandbox-input-drop\"\n";
   t += "  }\n";
 
+  // Locally made connections to sandboxes: nexusd (root) relays inbound traffic to their
+  // ports; no other user of the host may open one (they would bypass the traffic token).
+  t += "  chain output {\n    type filter hook output priority filter; policy accept;\n";
+  t += fmt::format("    oifname {} ct state new meta skuid != 0 counter drop comment \"to-sandbox-not-root\"\n", sb);
+  t += "  }\n";
+
   // Forwarding. The per-sandbox policy has already judged what a sandbox sends; here,
   // sandboxes never reach each other and nothing new is forwarded to one (inbound goes
   // through nexusd).

@@ -63,6 +63,8 @@ PY
 ip netns exec "$OUT" python3 "$RUN/echo_headers.py" </dev/null >"$RUN/http80.log" 2>&1 &
 HTTP80_PID=$!
 DAEMON_ARGS=(--dns-upstream 198.51.100.10)
+EPORT=$((30000 + $(test_network_hash)))  # the E2B endpoint, on loopback in the test's namespace
+export E2B_LISTEN="127.0.0.1:$EPORT"
 
 NEXUSD_WRAP="nsenter --net=$HOSTNS" start_daemon "${DAEMON_ARGS[@]}" || { fail "nexusd did not start in the test's namespace"; exit 1; }
 backend=$(grep -o 'network policy backend: [a-z]*' "$DAEMON_LOG" | tail -1 | awk '{print $4}')
@@ -214,6 +216,31 @@ expect_eq "the first cannot reach it" "TimeoutError" "$(reach "$SB" "$ADDR_D" 90
 "$NEXUS" netpolicy add "$SB" --direction egress --cidr "$ADDR_D" --proto tcp --ports 9000 --action allow --priority 5 -q >/dev/null
 expect_eq "not even with an allow of its own (the host forwards nothing between sandboxes)" "TimeoutError" \
   "$(reach "$SB" "$ADDR_D" 9000)"
+
+# Inbound: a sandbox port through nexusd's E2B endpoint (the host side has no other way in).
+url=$("$NEXUS" sandbox port "$SBD" 9000)
+expect_eq "nexus sandbox port prints the URL" "http://9000-$SBD.localhost:$EPORT/" "$url"
+expect_contains "the URL reaches the sandbox's server" "Directory listing" "$(H curl -s --max-time 5 "$url")"
+expect_contains "so do the E2B routing headers" "Directory listing" \
+  "$(H curl -s --max-time 5 -H "E2b-Sandbox-Id: $SBD" -H "E2b-Sandbox-Port: 9000" "http://127.0.0.1:$EPORT/")"
+expect_eq "a port nothing listens on is a 502" 502 \
+  "$(H curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "E2b-Sandbox-Id: $SBD" -H "E2b-Sandbox-Port: 9001" "http://127.0.0.1:$EPORT/")"
+check "no other host user may connect to a sandbox directly" sh -c "! nsenter --net=$HOSTNS setpriv --reuid=65534 --regid=65534 --clear-groups \
+  python3 -c \"import socket; socket.create_connection(('$ADDR_D', 9000), timeout=3)\" 2>/dev/null"
+resp=$(api POST /v1/sandboxes '{"ttl_seconds": 300, "network": {"allow_public_traffic": false}}')
+SBP=$(echo "$resp" | head -1 | jq -r .sandbox_id); track "$SBP"
+"$NEXUS" sandbox exec "$SBP" -- sh -c 'python3 -m http.server 9000 >/dev/null 2>&1 &' >/dev/null
+sleep 1
+pj=$("$NEXUS" sandbox port "$SBP" 9000 --json)
+TOKEN=$(echo "$pj" | jq -r .traffic_access_token)
+check "with public traffic off, the port needs a token ($(echo "$pj" | jq -c .public))" test -n "$TOKEN" -a "$TOKEN" != null
+purl=$(echo "$pj" | jq -r .url)
+expect_eq "without it: 403" 403 "$(H curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$purl")"
+expect_eq "with a wrong one: 403" 403 "$(H curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'e2b-traffic-access-token: nope' "$purl")"
+expect_contains "with it: the sandbox's server" "Directory listing" \
+  "$(H curl -s --max-time 5 -H "e2b-traffic-access-token: $TOKEN" "$purl")"
+expect_not_contains "the token is never logged" "$TOKEN" "$(cat "$DAEMON_LOG")"
+"$NEXUS" sandbox stop "$SBP" >/dev/null
 
 # No network: loopback only.
 SBN=$(new_sandbox --ttl 5 --no-network) || fail "create --no-network"
