@@ -106,8 +106,10 @@ SB3=$(new_sandbox --ttl 10)
 "$NEXUS" sandbox exec "$SB3" -- sh -c 'echo topsecret > /tmp/secret-file' >/dev/null
 out=$("$NEXUS" sandbox exec "$SB2" --user root -- sh -c "cat /tmp/secret-file 2>&1; ls $ROOT/sandboxes 2>&1; find / -xdev -name secret-file 2>/dev/null | head -1")
 expect_not_contains "another sandbox's files are not readable" "topsecret" "$out"
-out=$("$NEXUS" sandbox exec "$SB2" -- sh -c 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "')
-expect_eq "network namespace has only loopback" "lo" "$out"
+out=$("$NEXUS" sandbox exec "$SB2" -- sh -c 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " | sort | tr "\n" " "')
+expect_eq "its network namespace has only loopback and its own eth0 (none of the host's interfaces)" "eth0 lo " "$out"
+expect_eq "--no-network leaves only loopback" "lo " "$("$NEXUS" sandbox exec "$(new_sandbox --ttl 2 --no-network)" -- \
+  sh -c 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " | sort | tr "\n" " "')"
 out=$("$NEXUS" sandbox exec "$SB2" -- id -u)
 expect_eq "commands run as user (uid 1000) by default" "1000" "$out"
 expect_eq "no core dumps inside" "0" "$("$NEXUS" sandbox exec "$SB2" -- sh -c 'ulimit -c')"
