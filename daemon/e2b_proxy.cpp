@@ -86,7 +86,7 @@ void E2bProxy::handle(std::shared_ptr<http::Exchange> ex, const std::string& id,
   if (!endpoint) return reply_502(ex, id, "The sandbox was not found");
   // The agent takes its settings (access token, default user, envs) from nexusd alone.
   if (head.path == "/init") return e2b::reply_error(ex, 403, "/init is reserved for nexusd");
-  relay(std::move(ex), id, *endpoint, access_token);
+  relay(std::move(ex), id, *endpoint, access_token, false);
 }
 
 void E2bProxy::forward_to_port(std::shared_ptr<http::Exchange> ex, const std::string& id, std::string_view port_text) {
@@ -106,11 +106,11 @@ void E2bProxy::forward_to_port(std::shared_ptr<http::Exchange> ex, const std::st
       return e2b::reply_error(ex, 403, fmt::format("port {} of sandbox {} needs its traffic access token "
                                                    "(the e2b-traffic-access-token header)", *port, id));
   }
-  relay(std::move(ex), id, http::Endpoint::tcp(a->sandbox4, static_cast<uint16_t>(*port)), {});
+  relay(std::move(ex), id, http::Endpoint::tcp(a->sandbox4, static_cast<uint16_t>(*port)), {}, true);
 }
 
 void E2bProxy::relay(std::shared_ptr<http::Exchange> ex, const std::string& id, const http::Endpoint& target,
-                     const std::string& access_token) {
+                     const std::string& access_token, bool to_user_port) {
   const auto& head = ex->request();
   const http::Endpoint* endpoint = &target;
 
@@ -126,7 +126,10 @@ void E2bProxy::relay(std::shared_ptr<http::Exchange> ex, const std::string& id, 
       for (const auto& tok : split(v, ','))
         if (auto t = trim(tok); !t.empty()) named.emplace_back(t);
   auto dropped = [&](std::string_view k) {
-    if (is_hop_header(k) || iequals(k, "X-API-Key") || iequals(k, "E2b-Traffic-Access-Token")) return true;
+    if (is_hop_header(k) || iequals(k, "X-API-Key")) return true;
+    // The agent checks the traffic token itself (the code interpreter); a program of the
+    // sandbox's own behind a user port never sees it.
+    if (to_user_port && iequals(k, "E2b-Traffic-Access-Token")) return true;
     for (const auto& n : named)
       if (iequals(k, n)) return true;
     return false;

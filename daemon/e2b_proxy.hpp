@@ -36,7 +36,7 @@ class E2bProxy {
  private:
   void forward_to_port(std::shared_ptr<http::Exchange> ex, const std::string& id, std::string_view port);
   void relay(std::shared_ptr<http::Exchange> ex, const std::string& id, const http::Endpoint& target,
-             const std::string& access_token);
+             const std::string& access_token, bool to_user_port);
   uv::Loop& loop_;
   SandboxManager& mgr_;
 };

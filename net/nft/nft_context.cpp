@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/nft/nft_context.hpp"
 
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <nftables/libnftables.h>
 
 #include <memory>
@@ -18,7 +25,17 @@ struct CtxFree {
 };
 using Ctx = std::unique_ptr<nft_ctx, CtxFree>;
 
+// libnftables exits the whole process when it cannot open its netlink socket (a kernel
+// without nfnetlink): ask the kernel first, and fail like any other call instead.
+Result<void> check_nfnetlink() {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) return fail(Errc::unavailable, fmt::format("nftables: no nfnetlink in this kernel ({})", std::strerror(errno)));
+  ::close(fd);
+  return {};
+}
+
 Result<Ctx> make_ctx(bool json) {
+  NEXUS_TRY(check_nfnetlink());
   Ctx ctx(nft_ctx_new(NFT_CTX_DEFAULT));
   if (!ctx) return fail(Errc::internal, "nft_ctx_new failed (out of memory?)");
   if (nft_ctx_buffer_output(ctx.get()) != 0 || nft_ctx_buffer_error(ctx.get()) != 0)
