@@ -98,6 +98,7 @@ finish() {
   done < <(sort -u "$TRACK" 2>/dev/null)
   rm -f "$TRACK"
   umount -l "$RUN/netns" 2>/dev/null  # nexusd makes it a mount point
+  nft delete table inet "nexus_t$(test_network_hash)" 2>/dev/null  # kept by nexusd for live sandboxes
   rm -rf "$RUN"
   [ "$rc" = 77 ] && exit 77
   if [ "$FAILURES" -ne 0 ] || [ "$rc" -ne 0 ]; then

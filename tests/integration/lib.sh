@@ -102,6 +102,8 @@ finish() {
   fi
   rm -f "$CREATED"
   stop_daemon
+  # nexusd leaves its firewall table for sandboxes that outlive it; a test's has none left.
+  nft delete table inet "nexus_t$(test_network_hash)" 2>/dev/null
   # nexusd makes its netns directory a mount point (as iproute2 does /run/netns).
   awk -v run="$RUN/" 'index($5, run) == 1 {print $5}' /proc/self/mountinfo | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$RUN"
