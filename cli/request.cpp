@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli/exit_codes.hpp"
+#include "common/strings.hpp"
 
 namespace nexus::cli {
 
@@ -48,15 +49,8 @@ Json env_object(const std::vector<std::string>& pairs) {
 // "a,b, c" -> {"a", "b", "c"}; empty pieces dropped.
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string piece = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    size_t b = piece.find_first_not_of(" \t"), e = piece.find_last_not_of(" \t");
-    if (b != std::string::npos) out.push_back(piece.substr(b, e - b + 1));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  for (const auto& piece : split(text, ','))
+    if (auto t = trim(piece); !t.empty()) out.emplace_back(t);
   return out;
 }
 

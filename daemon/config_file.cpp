@@ -23,6 +23,7 @@
 #include "daemon/nexusd_paths.h"
 #include "rootfs/template_def.hpp"
 #include "net/dns/address.hpp"
+#include "net/nft/host_firewall.hpp"
 #include "net/sandbox_network.hpp"
 
 namespace nexus::daemon {
@@ -255,9 +256,7 @@ std::optional<std::string> check_dns_upstream(std::string_view v) {
 }
 
 std::optional<std::string> check_firewall_table(std::string_view v) {
-  bool ok = !v.empty() && v.size() <= 32;
-  for (char c : v) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
-  if (ok) return std::nullopt;
+  if (net::nft::valid_table_name(v)) return std::nullopt;
   return fmt::format("'{}' is not a table name (1-32 of a-z, 0-9, _)", v);
 }
 

@@ -8,18 +8,6 @@
 namespace nexus::daemon {
 namespace {
 
-Result<std::vector<std::string>> strings_field(const Json& j, const char* key) {
-  std::vector<std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return out;
-  if (!it->is_array()) return fail(Errc::invalid_argument, fmt::format("'network.{}' must be an array of strings", key));
-  for (const auto& v : *it) {
-    if (!v.is_string()) return fail(Errc::invalid_argument, fmt::format("'network.{}' must be an array of strings", key));
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 // Rule ids nexusd uses itself: a user rule with one would hide or fake them.
 Result<void> check_user_rule(const net::Rule& r) {
   for (std::string_view reserved : {"nexus:", "default:"})
@@ -93,12 +81,11 @@ Result<NetworkSettings> parse_network_field(const Json& body) {
       s.rules.push_back(std::move(*rule));
     }
   }
-  auto allow = strings_field(n, "allow_out");
+  auto allow = string_list(n.value("allow_out", Json()), "network.allow_out");
   if (!allow) return fail(allow.error());
-  auto deny = strings_field(n, "deny_out");
+  auto deny = string_list(n.value("deny_out", Json()), "network.deny_out");
   if (!deny) return fail(deny.error());
-  NEXUS_TRY(add_out_entries(s, *deny, net::Action::deny, "network.deny_out"));
-  NEXUS_TRY(add_out_entries(s, *allow, net::Action::allow, "network.allow_out"));
+  NEXUS_TRY(add_out_entries(s, *allow, *deny, "network.allow_out", "network.deny_out"));
   for (const char* key : {"default_deny", "allow_public_traffic"}) {
     if (auto b = n.find(key); b != n.end() && !b->is_null()) {
       if (!b->is_boolean()) return fail(Errc::invalid_argument, fmt::format("'network.{}' must be a boolean", key));

@@ -4,11 +4,15 @@
 #include <fmt/format.h>
 
 #include "net/egress/domain.hpp"
+#include "net/egress/global_policy.hpp"
+#include "net/egress/inject.hpp"
 
 namespace nexus::daemon {
 namespace {
 
 constexpr size_t kMaxOutEntries = 256;
+
+}  // namespace
 
 Result<std::vector<std::string>> string_list(const Json& j, std::string_view field) {
   std::vector<std::string> out;
@@ -22,37 +26,19 @@ Result<std::vector<std::string>> string_list(const Json& j, std::string_view fie
   return out;
 }
 
+namespace {
+
 Result<std::string> check_domain(const std::string& text, std::string_view field, size_t i) {
   auto p = net::egress::DomainPattern::parse(text);
   if (!p) return fail(std::move(p.error()).wrap(fmt::format("{}[{}]", field, i)));
   return p->to_string();
 }
 
-// A literal header transform: {host: [{"transform": {"headers": {"Name": "value"}}}]}.
+// E2B's header transforms, checked by the gateway's own parser (header names, values without
+// CR/LF); the JSON is kept as given.
 Result<void> check_inject(const Json& rules) {
-  if (rules.is_null()) return {};
-  if (!rules.is_object()) return fail(Errc::invalid_argument, "'network.rules' must be an object of host to rules");
-  for (auto& [host, list] : rules.items()) {
-    auto pattern = net::egress::DomainPattern::parse(host);
-    if (!pattern) return fail(std::move(pattern.error()).wrap("network.rules"));
-    if (!list.is_array()) return fail(Errc::invalid_argument, fmt::format("'network.rules.{}' must be an array", host));
-    for (const auto& rule : list) {
-      if (!rule.is_object()) return fail(Errc::invalid_argument, fmt::format("'network.rules.{}[]' must be objects", host));
-      for (auto& [k, v] : rule.items()) {
-        if (k != "transform")
-          return fail(Errc::invalid_argument, fmt::format("'network.rules.{}[].{}' is not supported (only transform)", host, k));
-        if (!v.is_object()) return fail(Errc::invalid_argument, "'transform' must be an object");
-        for (auto& [tk, tv] : v.items()) {
-          if (tk != "headers")
-            return fail(Errc::invalid_argument, fmt::format("'transform.{}' is not supported (only headers)", tk));
-          if (!tv.is_object()) return fail(Errc::invalid_argument, "'transform.headers' must be an object");
-          for (auto& [name, value] : tv.items())
-            if (!value.is_string() || name.empty())
-              return fail(Errc::invalid_argument, fmt::format("header '{}' for '{}' must have a string value", name, host));
-        }
-      }
-    }
-  }
+  auto r = net::egress::inject_rules_from_e2b(rules);
+  if (!r) return fail(r.error());
   return {};
 }
 
@@ -113,33 +99,30 @@ Json to_json(const NetworkSettings& s) {
           {"inject", s.inject}};
 }
 
-Result<void> add_out_entries(NetworkSettings& s, const std::vector<std::string>& entries, net::Action action,
-                             std::string_view field) {
-  if (entries.size() > kMaxOutEntries)
-    return fail(Errc::too_large, fmt::format("'{}' has {} entries, at most {}", field, entries.size(), kMaxOutEntries));
-  bool allow = action == net::Action::allow;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const std::string& e = entries[i];
-    // Something with a digit-and-dot or a colon shape is meant as an address: a bad one is an
-    // error, not a domain.
-    bool looks_like_address = e.find('/') != std::string::npos || e.find(':') != std::string::npos ||
-                              (!e.empty() && std::isdigit(static_cast<unsigned char>(e.back())));
-    if (looks_like_address) {
-      auto cidr = net::Cidr::parse(e);
-      if (!cidr) return fail(std::move(cidr.error()).wrap(fmt::format("{}[{}] '{}'", field, i, e)));
+Result<void> add_out_entries(NetworkSettings& s, const std::vector<std::string>& allow,
+                             const std::vector<std::string>& deny, std::string_view allow_field,
+                             std::string_view deny_field) {
+  for (const auto& [list, field] : {std::pair{&allow, allow_field}, std::pair{&deny, deny_field}})
+    if (list->size() > kMaxOutEntries)
+      return fail(Errc::too_large, fmt::format("'{}' has {} entries, at most {}", field, list->size(), kMaxOutEntries));
+  auto split = net::egress::split_e2b_network(allow, deny, allow_field, deny_field);
+  if (!split) return fail(split.error());
+  auto add = [&s](const std::vector<net::Cidr>& cidrs, net::Action action) {
+    bool is_allow = action == net::Action::allow;
+    for (const auto& c : cidrs) {
       net::Rule r;
-      r.id = fmt::format("{}-{}", allow ? "allow-out" : "deny-out", s.rules.size() + 1);
+      r.id = fmt::format("{}-{}", is_allow ? "allow-out" : "deny-out", s.rules.size() + 1);
       r.direction = net::Direction::egress;
-      r.cidr = *cidr;
+      r.cidr = c;
       r.action = action;
-      r.priority = allow ? kOutAllowPriority : kOutDenyPriority;
+      r.priority = is_allow ? kOutAllowPriority : kOutDenyPriority;
       s.rules.push_back(std::move(r));
-    } else {
-      auto d = check_domain(e, field, i);
-      if (!d) return fail(d.error());
-      (allow ? s.allow_domains : s.deny_domains).push_back(*d);
     }
-  }
+  };
+  add(split->cidrs_deny, net::Action::deny);
+  add(split->cidrs_allow, net::Action::allow);
+  for (auto& d : split->domains.allow.to_strings()) s.allow_domains.push_back(std::move(d));
+  for (auto& d : split->domains.deny.to_strings()) s.deny_domains.push_back(std::move(d));
   return {};
 }
 
@@ -158,12 +141,13 @@ Result<NetworkSettings> settings_from_e2b(const Json& network, bool allow_intern
   }
   if (network.is_null()) return s;
   if (!network.is_object()) return fail(Errc::invalid_argument, "'network' must be an object");
+  std::vector<std::string> out[2];  // allowOut, denyOut
   for (auto& [k, v] : network.items()) {
     if (v.is_null()) continue;
     if (k == "allowOut" || k == "denyOut") {
       auto list = string_list(v, k);
       if (!list) return fail(list.error());
-      NEXUS_TRY(add_out_entries(s, *list, k == "allowOut" ? net::Action::allow : net::Action::deny, k));
+      out[k == "allowOut" ? 0 : 1] = std::move(*list);
     } else if (k == "allowPublicTraffic") {
       if (!v.is_boolean()) return fail(Errc::invalid_argument, "'network.allowPublicTraffic' must be a boolean");
       s.allow_public_traffic = v.get<bool>();
@@ -175,6 +159,7 @@ Result<NetworkSettings> settings_from_e2b(const Json& network, bool allow_intern
                   fmt::format("'network.{}' is not supported by Nexus (allowOut, denyOut, allowPublicTraffic and rules are)", k));
     }
   }
+  NEXUS_TRY(add_out_entries(s, out[0], out[1], "allowOut", "denyOut"));
   return s;
 }
 

@@ -28,13 +28,17 @@ struct NetworkSettings {
 Result<NetworkSettings> settings_from_json(const Json& j);
 Json to_json(const NetworkSettings& s);
 
-/// E2B's allowOut / denyOut and the CLI's --allow-out / --deny-out: each entry is a CIDR or a
-/// bare address (an L3 rule for every protocol) or a domain pattern (`pypi.org`,
-/// `*.pythonhosted.org`: checked by the gateway on HTTP and TLS). Allows take precedence over
-/// denies (E2B's rule), so an allowed CIDR inside a denied one stays open. Errc::invalid_argument
-/// naming `field`, the index and the entry.
-Result<void> add_out_entries(NetworkSettings& s, const std::vector<std::string>& entries, net::Action action,
-                             std::string_view field);
+/// E2B's allowOut / denyOut and the CLI's --allow-out / --deny-out
+/// (net::egress::split_e2b_network): CIDRs and bare addresses become rules for every protocol
+/// (denies at kOutDenyPriority, allows at kOutAllowPriority, so allows win, E2B's rule),
+/// domain patterns go to the gateway's lists. Errc::invalid_argument naming the field, the
+/// index and the entry.
+Result<void> add_out_entries(NetworkSettings& s, const std::vector<std::string>& allow,
+                             const std::vector<std::string>& deny, std::string_view allow_field,
+                             std::string_view deny_field);
+
+/// An optional array of strings; null is empty. Errc::invalid_argument naming `field`.
+Result<std::vector<std::string>> string_list(const Json& j, std::string_view field);
 
 /// E2B's create/update `network` object: allowOut, denyOut, allowPublicTraffic, rules (header
 /// transforms). Fields Nexus does not act on (egressProxy, maskRequestHost, httpsPorts) are an

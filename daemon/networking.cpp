@@ -110,10 +110,7 @@ void Networking::install_firewall() {
   std::string ups;
   for (const auto& u : dns_->upstreams()) ups += (ups.empty() ? "" : ", ") + u.to_string();
   log::info(kLog, "DNS forwarder on port {} (upstream {})", config_.dns_port, ups);
-  for (const auto& [id, e] : entries_) {
-    auto settings = settings_from_json(Json::object());
-    serve_dns(id, e.network, *settings);
-  }
+  for (const auto& [id, e] : entries_) serve_dns(id, e.network);
 }
 
 void Networking::start_gateway() {
@@ -190,7 +187,7 @@ Result<void> Networking::set_global_policy(const net::egress::GlobalPolicy& poli
   return {};
 }
 
-void Networking::serve_dns(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings&) {
+void Networking::serve_dns(const std::string& id, const net::SandboxNetwork& n) {
   if (!dns_) return;
   const auto& a = n.addresses;
   if (auto r = dns_->add_client(a.sandbox4, id, n.host_ifname); !r)
@@ -298,7 +295,7 @@ Result<net::SandboxNetwork> Networking::setup(const SandboxRecord& r) {
     }
   }
   entries_[r.id] = Entry{*n, std::move(*policy), *settings};
-  serve_dns(r.id, *n, *settings);
+  serve_dns(r.id, *n);
   serve_egress(r.id, *n, *settings);
   return *n;
 }

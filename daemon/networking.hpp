@@ -92,7 +92,7 @@ class Networking {
   /// Tells the egress gateway the sandbox's address, rules, domains and header rules.
   void serve_egress(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings& s);
   /// Registers the sandbox's addresses with the DNS forwarder.
-  void serve_dns(const std::string& id, const net::SandboxNetwork& n, const NetworkSettings& s);
+  void serve_dns(const std::string& id, const net::SandboxNetwork& n);
   Result<std::unique_ptr<net::PolicyBackend>> attach_policy(const net::SandboxNetwork& n, const net::RuleSet& rules,
                                                            bool take_over);
 

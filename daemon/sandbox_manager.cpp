@@ -266,7 +266,7 @@ void SandboxManager::create(const CreateRequest& req, std::function<void(Result<
   auto checked = validate(req);
   if (!checked) return done(fail(checked.error()));
   SandboxRecord r = std::move(checked->record);
-  if (r.network.value("enabled", true) && r.isolation == "jail") {
+  if (req.network.enabled && r.isolation == "jail") {
     // microVMs have no network device yet: they keep loopback only.
     auto index = net_.allocate();
     if (!index) return done(fail(index.error()));

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/egress/global_policy.hpp"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "common/strings.hpp"
@@ -86,20 +88,31 @@ Result<GlobalPolicy> global_policy_from_args(const std::vector<std::string>& all
 }
 
 Result<SplitE2bNetwork> split_e2b_network(const std::vector<std::string>& allow_out,
-                                          const std::vector<std::string>& deny_out) {
+                                          const std::vector<std::string>& deny_out, std::string_view allow_field,
+                                          std::string_view deny_field) {
   SplitE2bNetwork out;
-  std::vector<std::string> allow_domains, deny_domains;
-  for (const auto& e : allow_out) {
-    if (Cidr::parse(e)) out.cidrs_allow.push_back(e);
-    else allow_domains.push_back(e);
+  std::vector<std::string> domains[2];
+  const std::vector<std::string>* lists[2] = {&allow_out, &deny_out};
+  const std::string_view fields[2] = {allow_field, deny_field};
+  std::vector<Cidr>* cidrs[2] = {&out.cidrs_allow, &out.cidrs_deny};
+  for (int k = 0; k < 2; ++k) {
+    for (size_t i = 0; i < lists[k]->size(); ++i) {
+      const std::string& e = (*lists[k])[i];
+      // Meant as an address: a bad one is an error about the address, not about a domain.
+      bool address = e.find('/') != std::string::npos || e.find(':') != std::string::npos ||
+                     (!e.empty() && std::isdigit(static_cast<unsigned char>(e.back())));
+      if (!address) {
+        domains[k].push_back(e);
+        continue;
+      }
+      auto c = Cidr::parse(e);
+      if (!c) return fail(std::move(c.error()).wrap(fmt::format("{}[{}] '{}'", fields[k], i, e)));
+      cidrs[k]->push_back(*c);
+    }
   }
-  for (const auto& e : deny_out) {
-    if (Cidr::parse(e)) out.cidrs_deny.push_back(e);
-    else deny_domains.push_back(e);
-  }
-  auto a = DomainList::parse(allow_domains, "allowOut");
+  auto a = DomainList::parse(domains[0], allow_field);
   if (!a) return fail(a.error());
-  auto d = DomainList::parse(deny_domains, "denyOut");
+  auto d = DomainList::parse(domains[1], deny_field);
   if (!d) return fail(d.error());
   out.domains = {std::move(*a), std::move(*d)};
   return out;

@@ -24,13 +24,6 @@ bool valid_ifname(const std::string& n, const std::string& prefix) {
   return true;
 }
 
-bool valid_table(const std::string& t) {
-  if (t.empty() || t.size() > 32) return false;
-  for (char c : t)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  return true;
-}
-
 bool valid_prefix(const std::string& p) {
   if (p.empty() || p.size() > 8) return false;
   for (char c : p)
@@ -88,6 +81,13 @@ uint64_t json_u64(const Json& j, const char* key) {
 
 }  // namespace
 
+bool valid_table_name(std::string_view t) {
+  if (t.empty() || t.size() > 32) return false;
+  for (char c : t)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
 Result<void> validate(const HostFirewallConfig& c) {
   if (c.pool4.family != 4)
     return fail(Errc::invalid_argument, fmt::format("pool4 {}: not an IPv4 network", c.pool4.to_string()));
@@ -113,7 +113,7 @@ Result<void> validate(const HostFirewallConfig& c) {
   if (!valid_prefix(c.prefix))
     return fail(Errc::invalid_argument,
                 fmt::format("interface prefix '{}': 1-8 characters a-z or 0-9", c.prefix));
-  if (!valid_table(c.table))
+  if (!valid_table_name(c.table))
     return fail(Errc::invalid_argument, fmt::format("table '{}': 1-32 characters a-z, 0-9 or _", c.table));
   return {};
 }

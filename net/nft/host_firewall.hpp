@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -38,6 +39,9 @@ struct HostFirewallConfig {
 /// and /30, pool6 not IPv6 or not between /16 and /126, a port 0 or two ports equal, a
 /// prefix empty, longer than 8 or not [a-z0-9] (an empty prefix would match every interface).
 Result<void> validate(const HostFirewallConfig& config);
+
+/// Whether `name` can name the table: 1-32 of a-z, 0-9 and _ (nexusd.toml checks it too).
+bool valid_table_name(std::string_view name);
 
 /// The nft commands that create or replace the table in one transaction ("add table",
 /// "delete table", then the table's definition). Pure: unit tests read it.

@@ -33,6 +33,7 @@
 #include "net/ebpf_policy.hpp"
 #include "net/nft/nft_policy.hpp"
 #include "net/policy.hpp"
+#include "tests/net/shell.hpp"
 
 namespace nexus::net::testing {
 
@@ -44,10 +45,6 @@ inline constexpr const char* kHost6 = "2001:db8:1::1";
 inline constexpr const char* kSandbox6 = "2001:db8:1::2";
 inline constexpr const char* kHostUla6 = "fd00:99::1";
 
-/// A shell command's output (stdout and stderr); its wait status in `status`.
-std::string run(const std::string& cmd, int* status = nullptr);
-/// Runs a command, printing it and its output when it fails.
-bool sh(const std::string& cmd);
 
 // Two namespaces and the veth between them. The test process enters the host one. A reaper
 // child deletes both namespaces when this process ends in any way (a crash or SIGKILL too).

@@ -23,23 +23,16 @@
 
 #include "common/unique_fd.hpp"
 #include "net/sandbox_network.hpp"
+#include "tests/net/shell.hpp"
 
 using namespace nexus;
+using nexus::net::testing::run;
+using nexus::net::testing::sh;
 using namespace nexus::net;
 
 namespace {
 
 const std::string kNetnsDir = "/tmp/nexus-test-netns";
-
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[512];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
 
 // A socket of `type` made inside the namespace at `path` (a thread enters it, makes the
 // socket and leaves; the socket keeps the namespace).

@@ -40,8 +40,11 @@
 #include "common/unique_fd.hpp"
 #include "dns_test_util.hpp"
 #include "net/dns/forwarder.hpp"
+#include "tests/net/shell.hpp"
 
 using namespace nexus;
+using nexus::net::testing::run;
+using nexus::net::testing::sh;
 using namespace nexus::net::dns;
 using namespace std::chrono_literals;
 using dnstest::Builder;
@@ -58,25 +61,6 @@ constexpr const char* kLive = "192.0.2.2";
 constexpr const char* kDead = "192.0.2.3";
 constexpr const char* kFake = "192.0.2.4";
 constexpr const char* kSilent = "192.0.2.9";  // nobody has it: no answer, no refusal
-
-std::string run(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  int st = ::pclose(f);
-  if (status) *status = st;
-  return out;
-}
-
-bool sh(const std::string& cmd) {
-  int st = 0;
-  std::string out = run(cmd, &st);
-  if (st != 0) std::fprintf(stderr, "command failed: %s\n%s", cmd.c_str(), out.c_str());
-  return st == 0;
-}
 
 struct Env {
   std::string sandbox_ns, upstream_ns;

@@ -163,10 +163,13 @@ TEST_CASE("the address check: private addresses, CIDR rules, and a domain allow 
 TEST_CASE("E2B allowOut/denyOut split into CIDRs and domains", "[domain]") {
   auto s = split_e2b_network({"pypi.org", "*.pythonhosted.org", "8.8.8.8"}, {"0.0.0.0/0"});
   REQUIRE(s);
-  CHECK(s->cidrs_deny == std::vector<std::string>{"0.0.0.0/0"});
-  CHECK(s->cidrs_allow == std::vector<std::string>{"8.8.8.8"});
+  CHECK(s->cidrs_deny == std::vector<Cidr>{*Cidr::parse("0.0.0.0/0")});
+  CHECK(s->cidrs_allow == std::vector<Cidr>{*Cidr::parse("8.8.8.8")});
   CHECK(s->domains.allow.to_strings() == std::vector<std::string>{"pypi.org", "*.pythonhosted.org"});
   auto bad = split_e2b_network({"pypi..org"}, {});
   REQUIRE_FALSE(bad);
   CHECK_THAT(bad.error().message(), Catch::StartsWith("allowOut[0]"));
+  auto bad_cidr = split_e2b_network({}, {"300.1.2.3/8"}, "allow_out", "deny_out");
+  REQUIRE_FALSE(bad_cidr);
+  CHECK_THAT(bad_cidr.error().message(), Catch::StartsWith("deny_out[0] '300.1.2.3/8'"));
 }

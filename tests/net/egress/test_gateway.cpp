@@ -39,8 +39,11 @@
 
 #include "common/json.hpp"
 #include "net/egress/gateway.hpp"
+#include "tests/net/shell.hpp"
 
 using namespace nexus;
+using nexus::net::testing::run;
+using nexus::net::testing::sh;
 using namespace nexus::net;
 using namespace nexus::net::egress;
 using namespace std::chrono_literals;
@@ -49,25 +52,6 @@ namespace {
 
 constexpr const char* kSecret = "sk-test-9f8e7d6c5b4a";
 constexpr const char* kLiteralSecret = "lit-e2b-1234567890";
-
-std::string run(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  int st = ::pclose(f);
-  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-
-bool sh(const std::string& cmd) {
-  int st = 0;
-  std::string out = run(cmd, &st);
-  if (st != 0) std::fprintf(stderr, "command failed: %s\n%s", cmd.c_str(), out.c_str());
-  return st == 0;
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);

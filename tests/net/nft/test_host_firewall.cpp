@@ -37,8 +37,11 @@
 #include "net/nft/host_firewall.hpp"
 #include "net/nft/nft_context.hpp"
 #include "net/nft/nft_policy.hpp"
+#include "tests/net/shell.hpp"
 
 using namespace nexus;
+using nexus::net::testing::run;
+using nexus::net::testing::sh;
 using namespace nexus::net;
 using namespace nexus::net::nft;
 using namespace std::chrono_literals;
@@ -50,25 +53,6 @@ namespace {
 // headers do not mix well with the C++ ones).
 constexpr int kSoOriginalDst = 80;
 constexpr int kIp6tSoOriginalDst = 80;
-
-std::string run(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  int st = ::pclose(f);
-  if (status) *status = st;
-  return out;
-}
-
-bool sh(const std::string& cmd) {
-  int st = 0;
-  std::string out = run(cmd, &st);
-  if (st != 0) std::fprintf(stderr, "command failed: %s\n%s", cmd.c_str(), out.c_str());
-  return st == 0;
-}
 
 struct Topology {
   std::string host, a, b, outside;  // namespace names
