@@ -148,8 +148,10 @@ void network_check(const Json& net, std::vector<DoctorCheck>& checks) {
                                              "; sandboxes with a network are refused (--no-network still works)"});
     return;
   }
-  std::string text = fmt::format("policy backend {} ({}); pool {}; firewall table inet {}", backend, reason,
-                                 str(net, "pool"), str(net, "firewall_table"));
+  std::string pool6 = str(net, "pool6");
+  std::string text = fmt::format("policy backend {} ({}); pool {}{}; firewall table inet {}", backend, reason,
+                                 str(net, "pool"), pool6.empty() ? " (IPv4 only)" : " and " + pool6,
+                                 str(net, "firewall_table"));
   checks.push_back({"network", backend == "none" ? "warn" : "ok", text});
   checks.push_back({"dns", member(net, "dns").value("running", false) ? "ok" : "warn",
                     member(net, "dns").value("running", false)

@@ -40,7 +40,7 @@ struct DaemonConfig {
 
   // Networking (DESIGN.md section 8).
   std::string network_pool = "10.88.0.0/16";  ///< IPv4 network sandbox addresses come from (/30 each)
-  std::string network_pool6;                  ///< IPv6 network (/126 each); empty: IPv4 only
+  std::string network_pool6 = "auto";         ///< IPv6 network (/126 each); auto: when the host has IPv6; none
   std::string policy_backend = "auto";        ///< auto (ebpf, else nftables), ebpf, nftables, none
   std::string egress_default = "allow";       ///< allow or deny: sandboxes' outbound traffic
   uint16_t gateway_http_port = 15080;         ///< the egress gateway (tcp 80 is redirected here)

@@ -245,7 +245,7 @@ std::optional<std::string> check_network_pool(std::string_view v) {
 }
 
 std::optional<std::string> check_network_pool6(std::string_view v) {
-  if (v.empty()) return std::nullopt;
+  if (v.empty() || v == "auto" || v == "none") return std::nullopt;
   if (auto p = net::AddressPool::parse("10.0.0.0/8", v); !p) return p.error().message();
   return std::nullopt;
 }
@@ -414,8 +414,10 @@ void add_command_line_options(CLI::App& app, Settings& s, std::string& config_pa
       ->check(validator(check_network_pool, "CIDR"))
       ->capture_default_str();
   app.add_option("--network-pool6", cfg.network_pool6,
-                 "IPv6 network sandbox addresses come from (a /126 per sandbox; empty: IPv4 only)")
-      ->check(validator(check_network_pool6, "CIDR"));
+                 "IPv6 network sandbox addresses come from (a /126 per sandbox): a CIDR, auto (a unique-local "
+                 "/64 when the host has an IPv6 default route) or none")
+      ->check(validator(check_network_pool6, "CIDR|auto|none"))
+      ->capture_default_str();
   app.add_option("--policy-backend", cfg.policy_backend,
                  "What enforces sandbox network rules: auto (ebpf, else nftables), ebpf, nftables or none "
                  "(unfiltered: only when you mean it)")

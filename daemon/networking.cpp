@@ -35,9 +35,23 @@ Networking::Networking(const DaemonConfig& config) : config_(config) {}
 Networking::~Networking() = default;  // policies stay attached: sandboxes outlive nexusd
 
 Result<void> Networking::start() {
-  auto pool = net::AddressPool::parse(config_.network_pool, config_.network_pool6);
+  auto pool = net::AddressPool::parse(config_.network_pool);
+  if (!pool) return fail(pool.error());
+  std::string pool6 = config_.network_pool6 == "none" ? "" : config_.network_pool6;
+  if (pool6 == "auto") {
+    // IPv6 where the host has it: a unique-local /64 of this nexusd's, NATed like IPv4.
+    if (auto v6 = net::host_ipv6_usable(); v6) {
+      pool6 = net::auto_pool6(pool->v4()).to_string();
+      log::info(kLog, "IPv6 for sandboxes from {} (network_pool6 = auto: the host has an IPv6 default route)", pool6);
+    } else {
+      pool6.clear();
+      log::info(kLog, "sandboxes have IPv4 only (network_pool6 = auto: {})", v6.error().message());
+    }
+  }
+  if (!pool6.empty()) pool = net::AddressPool::parse(config_.network_pool, pool6);
   if (!pool) return fail(pool.error());
   pool_ = std::move(*pool);
+  pool6_ = pool6;
 
   const std::string& want = config_.policy_backend;
   if (want != "auto" && want != "ebpf" && want != "nftables" && want != "none")
@@ -63,7 +77,7 @@ Result<void> Networking::start() {
                        "(set [network] policy_backend = \"none\" to allow unfiltered ones)", choice_.reason);
   else
     log::info(kLog, "network policy backend: {} ({}); addresses from {}{}", choice_.name, choice_.reason,
-              config_.network_pool, config_.network_pool6.empty() ? "" : " and " + config_.network_pool6);
+              config_.network_pool, pool6_.empty() ? "" : " and " + pool6_);
   return {};
 }
 
@@ -201,7 +215,7 @@ Json Networking::report() const {
   return Json{{"backend", choice_.name},
               {"reason", choice_.reason},
               {"pool", config_.network_pool},
-              {"pool6", config_.network_pool6},
+              {"pool6", pool6_},
               {"firewall_table", config_.firewall_table},
               {"firewall", firewall_.has_value()},
               {"sandboxes", entries_.size()},

@@ -98,6 +98,7 @@ class Networking {
 
   const DaemonConfig& config_;
   std::optional<net::AddressPool> pool_;
+  std::string pool6_;  ///< the IPv6 pool in use ("" without), "auto" resolved
   std::optional<net::nft::HostFirewall> firewall_;
   std::unique_ptr<net::dns::Forwarder> dns_;
   std::shared_ptr<net::egress::JsonlAuditLog> audit_;

@@ -17,9 +17,12 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <thread>
 
@@ -167,6 +170,13 @@ struct MadeNamespace {
 Result<MadeNamespace> make_namespace(const std::string& path) {
   auto task = [&path]() -> Result<MadeNamespace> {
     if (::unshare(CLONE_NEWNET) != 0) return fail_errno("creating a network namespace");
+    // ping without CAP_NET_RAW (ICMP echo sockets) for every group, as Docker and systemd
+    // give containers: the sandbox has no raw sockets, and its ICMP is the policy's to judge.
+    // This thread's /proc/sys/net is the new namespace's.
+    if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ping_group_range", "we")) {
+      bool ok = std::fputs("0 2147483647", f) >= 0;
+      if (std::fclose(f) != 0 || !ok) return fail_errno("allowing ping in the namespace (ping_group_range)");
+    }
     std::string self = fmt::format("/proc/self/task/{}/ns/net", ::gettid());
     if (::mount(self.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0)
       return fail_errno(fmt::format("bind-mounting the namespace on '{}'", path));
@@ -263,6 +273,44 @@ Result<SandboxAddresses> AddressPool::addresses(uint32_t index) const {
     a.sandbox6 = format_v6(sandbox);
   }
   return a;
+}
+
+Cidr auto_pool6(const Cidr& v4) {
+  Cidr c;
+  c.family = 6;
+  c.prefix_len = 64;
+  c.addr = {0xfd, 0x6e, 0x78, 0x75, v4.addr[0], v4.addr[1], v4.addr[2], v4.addr[3]};
+  return c;
+}
+
+bool has_ipv6_default_route(std::string_view text) {
+  // dest destlen src srclen nexthop metric refcnt use flags device, hex fields.
+  constexpr unsigned kUp = 0x0001, kReject = 0x0200;
+  while (!text.empty()) {
+    size_t eol = text.find('\n');
+    std::string line(text.substr(0, eol));
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    char dest[40], nexthop[40], src[40], dev[IFNAMSIZ + 1];
+    unsigned destlen = 0, srclen = 0, metric = 0, refcnt = 0, use = 0, flags = 0;
+    if (std::sscanf(line.c_str(), "%32s %x %32s %x %32s %x %x %x %x %16s", dest, &destlen, src, &srclen, nexthop,
+                    &metric, &refcnt, &use, &flags, dev) != 10)
+      continue;
+    if (std::string_view(dest) == std::string(32, '0') && destlen == 0 && (flags & kUp) && !(flags & kReject) &&
+        std::string_view(dev) != "lo")
+      return true;
+  }
+  return false;
+}
+
+Result<void> host_ipv6_usable() {
+  std::ifstream disabled("/proc/sys/net/ipv6/conf/all/disable_ipv6");
+  int off = 1;
+  if (!(disabled >> off)) return fail(Errc::unavailable, "the kernel has no IPv6");
+  if (off) return fail(Errc::unavailable, "IPv6 is disabled (net.ipv6.conf.all.disable_ipv6 = 1)");
+  std::ifstream in("/proc/net/ipv6_route");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!has_ipv6_default_route(text)) return fail(Errc::unavailable, "the host has no IPv6 default route");
+  return {};
 }
 
 std::string host_ifname(std::string_view sandbox_id) {

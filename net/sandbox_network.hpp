@@ -55,6 +55,19 @@ class AddressPool {
   uint32_t capacity_ = 0;
 };
 
+/// The IPv6 pool that "auto" picks: a unique-local /64 named after the IPv4 pool,
+/// fd6e:7875:AABB:CCDD::/64 for AA.BB.CC.DD/N, so nexusd instances with different IPv4 pools
+/// never share an IPv6 address either.
+Cidr auto_pool6(const Cidr& v4);
+
+/// Whether /proc/net/ipv6_route (its text given) holds a usable default route: ::/0, up, not
+/// a reject route, on an interface other than lo.
+bool has_ipv6_default_route(std::string_view ipv6_route);
+
+/// Whether this host's network namespace has IPv6 to give sandboxes; when not, why not
+/// ("IPv6 is disabled", "no IPv6 default route").
+Result<void> host_ipv6_usable();
+
 /// "nxs" + 12 characters from the sandbox id (or a hash of it): at most 15, IFNAMSIZ - 1.
 std::string host_ifname(std::string_view sandbox_id);
 

@@ -347,6 +347,9 @@ TEST_CASE("config file: errors name the file, the line and the reason", "[config
   CHECK(error_of("[network]\npool = \"10.0.0.0/7\"\n") ==
         "/etc/nexus/nexusd.toml:2: [network] pool: network pool '10.0.0.0/7': an IPv4 network from /8 to /28 is "
         "needed (each sandbox takes a /30)");
+  CHECK(error_of("[network]\npool6 = \"auto\"\n").empty());
+  CHECK(error_of("[network]\npool6 = \"none\"\n").empty());
+  CHECK(error_of("[network]\npool6 = \"automatic\"\n").starts_with("/etc/nexus/nexusd.toml:2: [network] pool6: "));
   CHECK(error_of("[network]\npool6 = \"10.0.0.0/8\"\n").starts_with("/etc/nexus/nexusd.toml:2: [network] pool6: "));
   CHECK(error_of("[network]\npolicy_backend = \"iptables\"\n") ==
         "/etc/nexus/nexusd.toml:2: [network] policy_backend: 'iptables' is not auto, ebpf, nftables or none");

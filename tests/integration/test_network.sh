@@ -7,8 +7,9 @@
 # stop, and 200 create/stop cycles leave no interface, namespace, mount or address.
 #
 # nexusd runs in a network namespace this test makes ("host"), joined by a veth to another
-# ("outside", a public-looking 198.51.100.0/24 with an HTTP server), so the machine's own
-# network is never touched. nsenter --net keeps nexusd in the machine's mount namespace, as
+# ("outside", a public-looking 198.51.100.0/24 and 2001:db8:100::/64 with an HTTP server), so
+# the machine's own network is never touched. The "host" has an IPv6 default route, so nexusd's
+# network_pool6 = auto gives sandboxes IPv6 too. nsenter --net keeps nexusd in the machine's mount namespace, as
 # in production (the namespaces' bind mounts must outlive a nexusd that is killed).
 . "$(dirname "$0")/lib.sh"
 require_env
@@ -21,6 +22,7 @@ OUT=$T-out
 ip netns add "$T-host" && ip netns add "$OUT" || skip "cannot create network namespaces"
 on_finish() {
   [ -n "${HTTP_PID:-}" ] && kill "$HTTP_PID" 2>/dev/null
+  [ -n "${HTTP6_PID:-}" ] && kill "$HTTP6_PID" 2>/dev/null
   [ -n "${LISTEN_PID:-}" ] && kill "$LISTEN_PID" 2>/dev/null
   [ -n "${DNS_PID:-}" ] && kill "$DNS_PID" 2>/dev/null
   [ -n "${HTTP80_PID:-}" ] && kill "$HTTP80_PID" 2>/dev/null
@@ -36,13 +38,18 @@ H ip link set lo up
 H ip addr add 198.51.100.1/24 dev "${T}v"
 H ip link set "${T}v" up
 H ip route add default via 198.51.100.10
+H ip -6 addr add 2001:db8:100::1/64 dev "${T}v" nodad
+H ip -6 route add default via 2001:db8:100::10
 O ip link set lo up
 O ip addr add 198.51.100.10/24 dev eth0
+O ip -6 addr add 2001:db8:100::10/64 dev eth0 nodad
 O ip link set eth0 up
 mkdir -p "$RUN/www" && echo "hello from outside" >"$RUN/www/index.html"
 # Started without a shell function around them, so $! is the server itself (ip netns exec execs).
 ip netns exec "$OUT" python3 -m http.server 8000 --bind 198.51.100.10 --directory "$RUN/www" </dev/null >"$RUN/http.log" 2>&1 &
 HTTP_PID=$!
+ip netns exec "$OUT" python3 -m http.server 8000 --bind 2001:db8:100::10 --directory "$RUN/www" </dev/null >"$RUN/http6.log" 2>&1 &
+HTTP6_PID=$!
 # The outside's resolver: a public name, and a public name answering a private address.
 ip netns exec "$OUT" dnsmasq --no-daemon --no-resolv --no-hosts --listen-address 198.51.100.10 --bind-interfaces \
   --address=/outside.test/198.51.100.10 --address=/rebind.test/10.1.2.3 --log-queries \
@@ -91,8 +98,9 @@ IF=$(echo "$pol" | jq -r .interface)
 expect_eq "the sandbox's policy backend is nexusd's" "$backend" "$(echo "$pol" | jq -r .backend)"
 check "the sandbox has an address of the test's pool ($ADDR)" sh -c "case '$ADDR' in 10.1[01][0-9].*) true;; *) false;; esac"
 expect_contains "inside, eth0 has that address" "$ADDR" "$(py "$SB" "print(open('/proc/net/fib_trie').read())")"
-expect_eq "inside, resolv.conf names the gateway" "nameserver $GW" \
-  "$("$NEXUS" sandbox exec "$SB" -- grep ^nameserver /etc/resolv.conf)"
+GW6=$(echo "$pol" | jq -r '.gateway6 // empty')
+expect_eq "inside, resolv.conf names the gateway, by IPv4 and IPv6" "nameserver $GW nameserver $GW6" \
+  "$("$NEXUS" sandbox exec "$SB" -- grep ^nameserver /etc/resolv.conf | tr '\n' ' ' | sed 's/ $//')"
 check "the host side of its veth exists ($IF)" H ip link show "$IF"
 expect_contains "the host firewall knows its interface" "$IF" "$(H nft list set inet "$TABLE" sandboxes)"
 
@@ -101,6 +109,36 @@ expect_eq "the sandbox reaches an outside server through NAT" "hello from outsid
   "$(py "$SB" "import urllib.request; print(urllib.request.urlopen('http://198.51.100.10:8000/', timeout=5).read().decode().strip())")"
 expect_contains "the outside server saw the host's address" "198.51.100.1 " "$(cat "$RUN/http.log")"
 expect_not_contains "and never the sandbox's" "$ADDR" "$(cat "$RUN/http.log")"
+
+# IPv6, because the host has it: an address of nexusd's unique-local /64, NAT66 out.
+ADDR6=$(echo "$pol" | jq -r '.address6 // empty')
+check "nexusd chose an IPv6 pool by itself (network_pool6 = auto)" grep -q "IPv6 for sandboxes from fd6e:7875:" "$DAEMON_LOG"
+check "the sandbox has an IPv6 address of it ($ADDR6)" sh -c "case '$ADDR6' in fd6e:7875:*) true;; *) false;; esac"
+expect_eq "the sandbox reaches the outside over IPv6" "hello from outside" \
+  "$(py "$SB" "import urllib.request; print(urllib.request.urlopen('http://[2001:db8:100::10]:8000/', timeout=5).read().decode().strip())")"
+expect_contains "the outside saw the host's IPv6 address" "2001:db8:100::1 " "$(cat "$RUN/http6.log")"
+expect_not_contains "and never the sandbox's" "$ADDR6" "$(cat "$RUN/http6.log")"
+
+# ICMP: ping works without privileges (echo sockets), and the policy judges it like the rest.
+ping_from() {  # ping_from SB ADDR -> "reply" or "timeout"
+  py "$1" "import socket, struct
+v6 = ':' in '$2'
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM,
+                  socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+s.settimeout(2)
+s.sendto(struct.pack('>BBHHH', 128 if v6 else 8, 0, 0, 0, 1) + b'nexus', ('$2', 0))
+try: s.recv(128); print('reply')
+except socket.timeout: print('timeout')"
+}
+expect_eq "an unprivileged ping reaches the outside" "reply" "$(ping_from "$SB" 198.51.100.10)"
+expect_eq "and over IPv6" "reply" "$(ping_from "$SB" 2001:db8:100::10)"
+"$NEXUS" netpolicy add "$SB" --direction egress --cidr 198.51.100.10 --proto icmp --action deny --id no-ping -q >/dev/null
+expect_eq "an icmp deny rule stops it" "timeout" "$(ping_from "$SB" 198.51.100.10)"
+pk=$("$NEXUS" netpolicy stats "$SB" --json | jq '.rules[] | select(.id == "no-ping") | .packets')
+check "and counts the dropped echo ($pk)" test "${pk:-0}" -gt 0
+expect_eq "while tcp to the same address still works" "open" "$(reach "$SB" 198.51.100.10 8000)"
+"$NEXUS" netpolicy rm "$SB" no-ping -q
+expect_eq "removing it lets ping through again" "reply" "$(ping_from "$SB" 198.51.100.10)"
 
 # DNS through nexusd's forwarder: public names resolve, private answers are stripped.
 expect_eq "a name resolves through the gateway's DNS" "198.51.100.10" \
@@ -279,6 +317,7 @@ expect_eq "no interface left" "$before_links" "$(H ip -o link | wc -l)"
 expect_eq "no namespace bind mount left" "$before_mounts" "$(grep -c "$RUN/netns/" /proc/self/mountinfo)"
 expect_eq "no namespace file left" "" "$(ls "$RUN/netns")"
 expect_eq "no sandbox address left on the host" "" "$(H ip -o addr | grep ' 10\.1[01][0-9]\.' || true)"
+expect_eq "nor an IPv6 one" "" "$(H ip -o addr | grep ' fd6e:7875:' || true)"
 expect_eq "the firewall set is empty" "" "$(H nft -j list set inet "$TABLE" sandboxes | jq -r '.nftables[] | select(.set) | .set.elem // empty | .[]')"
 
 stop_daemon

@@ -105,6 +105,36 @@ TEST_CASE("the address pool cuts /30 blocks and checks its input", "[unit]") {
   CHECK_FALSE(AddressPool::parse("10.88.0.0/16", "10.0.0.0/8"));
 }
 
+TEST_CASE("auto IPv6: a unique-local /64 named after the IPv4 pool, when a default route exists", "[unit]") {
+  CHECK(auto_pool6(*Cidr::parse("10.88.0.0/16")).to_string() == "fd6e:7875:a58::/64");
+  CHECK(auto_pool6(*Cidr::parse("10.101.7.0/24")).to_string() == "fd6e:7875:a65:700::/64");
+  CHECK(auto_pool6(*Cidr::parse("10.88.0.0/16")) != auto_pool6(*Cidr::parse("10.89.0.0/16")));
+  auto pool = AddressPool::parse("10.88.0.0/16", auto_pool6(*Cidr::parse("10.88.0.0/16")).to_string());
+  REQUIRE(pool);
+  CHECK(pool->addresses(3)->sandbox6 == "fd6e:7875:a58::e");
+
+  // /proc/net/ipv6_route as this kind of host shows it: a default route via eth0.
+  const std::string routes =
+      "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n"
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n";
+  // Without one, only the kernel's unreachable default on lo and a link-local route.
+  const std::string none =
+      "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth0\n"
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+  CHECK(has_ipv6_default_route(routes));
+  CHECK_FALSE(has_ipv6_default_route(none));
+  CHECK_FALSE(has_ipv6_default_route(""));
+  CHECK_FALSE(has_ipv6_default_route("garbage\n\n00 00"));
+  // A default route that is down (flags without RTF_UP) does not count.
+  CHECK_FALSE(has_ipv6_default_route(
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "fd000000000000000000000000000001 00000400 00000003 00000000 00000002     eth0\n"));
+}
+
 TEST_CASE("host interface names fit IFNAMSIZ and tell sandboxes apart", "[unit]") {
   CHECK(host_ifname("sb_abcdefghijklmnopqrst") == "nxsabcdefghijkl");
   CHECK(host_ifname("sb_abcdefghijklmnopqrst").size() == 15);
@@ -139,6 +169,8 @@ TEST_CASE("a sandbox network is made, reachable, and removed without a trace", "
   std::string routes6 = run("nsenter --net=" + net->netns_path + " ip -6 route show default");
   CHECK(routes6.find("default via fd4e:7800::d dev eth0") != std::string::npos);
   CHECK(tcp_reaches_host(*net, 18080));
+  // Inside, every group may ping (ICMP echo sockets need no CAP_NET_RAW); the host keeps its own.
+  CHECK(run("nsenter --net=" + net->netns_path + " cat /proc/sys/net/ipv4/ping_group_range").find("0\t2147483647") == 0);
 
   // A second create for the same sandbox is refused and breaks nothing.
   auto again = create_sandbox_network(spec);
