@@ -94,6 +94,13 @@ new_sandbox() {  # new_sandbox [create args...]  -> prints the id
 
 finish() {
   local id
+  # A test that ended with nexusd stopped may leave sandboxes running (they outlive nexusd):
+  # a nexusd of its own adopts them so they are stopped here, not by the next test's.
+  if [ -z "$DAEMON_PID" ]; then
+    while read -r id; do
+      if [ -e "$ROOT/sandboxes/$id" ]; then start_daemon >/dev/null 2>&1; break; fi
+    done <"$CREATED"
+  fi
   if [ -n "$DAEMON_PID" ]; then
     while read -r id; do
       "$NEXUS" sandbox stop "$id" >/dev/null 2>&1
