@@ -153,6 +153,8 @@ void network_check(const Json& net, std::vector<DoctorCheck>& checks) {
                                  str(net, "pool"), pool6.empty() ? " (IPv4 only)" : " and " + pool6,
                                  str(net, "firewall_table"));
   checks.push_back({"network", backend == "none" ? "warn" : "ok", text});
+  if (auto advice = str(member(net, "forwarding"), "advice"); !advice.empty())
+    checks.push_back({"forwarding", "warn", advice});
   checks.push_back({"dns", member(net, "dns").value("running", false) ? "ok" : "warn",
                     member(net, "dns").value("running", false)
                         ? fmt::format("forwarder on port {}", member(net, "dns").value("port", 0))

@@ -110,6 +110,8 @@ void Networking::install_firewall() {
   firewall_ = std::move(*fw);
   log::info(kLog, "host firewall installed: nftables table inet {} ({} sandbox interfaces)", config_.firewall_table,
             interfaces.size());
+  if (auto drops = net::nft::foreign_forward_drops(config_.firewall_table); drops && !drops->empty())
+    log::warning(kLog, "{}", net::nft::describe_forward_drops(*drops, net::kHostIfPrefix));
 
   net::dns::ForwarderOptions opts;
   opts.listen = {fmt::format("0.0.0.0:{}", config_.dns_port), fmt::format("[::]:{}", config_.dns_port)};
@@ -212,7 +214,16 @@ void Networking::serve_dns(const std::string& id, const net::SandboxNetwork& n) 
 }
 
 Json Networking::report() const {
-  return Json{{"backend", choice_.name},
+  // Checked each time: Docker may have been started since (its FORWARD chain drops).
+  Json forward = Json::object();
+  if (firewall_)
+    if (auto drops = net::nft::foreign_forward_drops(config_.firewall_table); drops && !drops->empty()) {
+      Json chains = Json::array();
+      for (const auto& d : *drops) chains.push_back(d.to_string());
+      forward = Json{{"dropping_chains", chains}, {"advice", net::nft::describe_forward_drops(*drops, net::kHostIfPrefix)}};
+    }
+  return Json{{"forwarding", forward},
+              {"backend", choice_.name},
               {"reason", choice_.reason},
               {"pool", config_.network_pool},
               {"pool6", pool6_},

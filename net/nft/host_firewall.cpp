@@ -283,4 +283,62 @@ Result<ForwardingChanges> enable_forwarding(const HostFirewallConfig& config) {
   return changes;
 }
 
+std::string ForeignForwardDrop::to_string() const {
+  return fmt::format("table {} {} chain {}", family, table, chain);
+}
+
+std::vector<ForeignForwardDrop> forward_drop_chains(const Json& listing, std::string_view own_table) {
+  std::vector<ForeignForwardDrop> drops;
+  if (!listing.is_array()) return drops;
+  auto text = [](const Json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto chains = [&](auto&& each) {
+    for (const auto& item : listing)
+      if (item.is_object() && item.contains("chain") && item["chain"].is_object()) each(item["chain"]);
+  };
+  chains([&](const Json& c) {
+    if (text(c, "hook") != "forward" || text(c, "policy") != "drop") return;
+    ForeignForwardDrop d{text(c, "family"), text(c, "table"), text(c, "name")};
+    if (d.family == "inet" && d.table == own_table) return;
+    drops.push_back(std::move(d));
+  });
+  chains([&](const Json& c) {
+    if (text(c, "name") != "DOCKER-USER") return;
+    for (auto& d : drops) d.docker_user = d.docker_user || (d.family == text(c, "family") && d.table == text(c, "table"));
+  });
+  return drops;
+}
+
+Result<std::vector<ForeignForwardDrop>> foreign_forward_drops(std::string_view own_table) {
+  auto listing = list_json("list chains", "listing the host's chains");
+  if (!listing) return fail(std::move(listing).error());
+  return forward_drop_chains(*listing, own_table);
+}
+
+std::string describe_forward_drops(const std::vector<ForeignForwardDrop>& drops, std::string_view prefix) {
+  std::string names, fixes;
+  bool docker = false;
+  for (const auto& d : drops) {
+    names += (names.empty() ? "" : ", ") + d.to_string();
+    docker = docker || d.docker_user;
+    std::string fix;
+    if ((d.family == "ip" || d.family == "ip6") && d.table == "filter") {
+      // iptables(-nft)'s own table; DOCKER-USER is the chain Docker leaves to the operator.
+      std::string tool = d.family == "ip" ? "iptables" : "ip6tables";
+      std::string chain = d.docker_user ? "DOCKER-USER" : d.chain;
+      fix = fmt::format("{0} -I {1} -i {2}+ -j ACCEPT && {0} -I {1} -o {2}+ -m conntrack --ctstate RELATED,ESTABLISHED "
+                        "-j ACCEPT", tool, chain, prefix);
+    } else {
+      fix = fmt::format("nft insert rule {0} {1} {2} iifname \"{3}*\" accept && nft insert rule {0} {1} {2} oifname "
+                        "\"{3}*\" ct state established,related accept", d.family, d.table, d.chain, prefix);
+    }
+    fixes += (fixes.empty() ? "" : "; ") + fix;
+  }
+  return fmt::format("{} drop{} forwarded packets by policy{}, so sandboxes cannot reach the outside; let their "
+                     "traffic through with: {}",
+                     names, drops.size() == 1 ? "s" : "", docker ? " (Docker does this)" : "", fixes);
+}
+
 }  // namespace nexus::net::nft

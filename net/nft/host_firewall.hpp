@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json.hpp"
 #include "common/result.hpp"
 #include "net/policy.hpp"
 
@@ -83,6 +84,25 @@ class HostFirewall {
   explicit HostFirewall(HostFirewallConfig c) : config_(std::move(c)) {}
   HostFirewallConfig config_;
 };
+
+/// A base chain of another table on the forward hook whose policy is drop: Docker's
+/// `table ip filter chain FORWARD` above all. It drops sandbox traffic whatever this table
+/// accepts (every base chain of a hook must accept a packet), so nexusd and `nexus doctor`
+/// say so, with the way out.
+struct ForeignForwardDrop {
+  std::string family, table, chain;
+  bool docker_user = false;  ///< the table has Docker's DOCKER-USER chain (jumped to from FORWARD)
+  std::string to_string() const;  ///< "table ip filter chain FORWARD"
+};
+
+/// The forward-hook chains with policy drop in a `list chains` listing (the "nftables" array),
+/// leaving out the table `own_table` of family inet. Pure: unit tests read it.
+std::vector<ForeignForwardDrop> forward_drop_chains(const Json& listing, std::string_view own_table);
+/// The same for the caller's namespace, listed now.
+Result<std::vector<ForeignForwardDrop>> foreign_forward_drops(std::string_view own_table);
+/// What to tell the operator about them: which chains, what it does to sandboxes, the
+/// commands that let sandbox traffic through (DOCKER-USER when Docker's chain exists).
+std::string describe_forward_drops(const std::vector<ForeignForwardDrop>& drops, std::string_view prefix);
 
 /// What enable_forwarding() changed: "net.ipv4.ip_forward 0 -> 1" and the like.
 struct ForwardingChanges {

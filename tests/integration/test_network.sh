@@ -140,6 +140,31 @@ expect_eq "while tcp to the same address still works" "open" "$(reach "$SB" 198.
 "$NEXUS" netpolicy rm "$SB" no-ping -q
 expect_eq "removing it lets ping through again" "reply" "$(ping_from "$SB" 198.51.100.10)"
 
+# Another table's forward chain that drops by policy (what Docker installs, through iptables-nft)
+# drops sandbox traffic too: nexus doctor says so, and its advice lets the traffic through.
+H nft -f - <<'NFT'
+table ip filter {
+  chain DOCKER-USER {
+  }
+  chain FORWARD {
+    type filter hook forward priority filter; policy drop;
+    jump DOCKER-USER
+  }
+}
+NFT
+expect_eq "a foreign forward chain with policy drop keeps the sandbox in" "TimeoutError" "$(reach "$SB" 198.51.100.10 8000)"
+advice=$("$NEXUS" doctor --json 2>/dev/null | jq -r '.checks[] | select(.name == "forwarding") | .detail')
+expect_contains "nexus doctor warns about it" \
+  "table ip filter chain FORWARD drops forwarded packets by policy (Docker does this), so sandboxes cannot reach the outside" "$advice"
+if command -v iptables >/dev/null; then
+  fix=${advice#*let their traffic through with: }
+  check "its advice runs ($fix)" H sh -c "$fix"
+  expect_eq "and lets the sandbox out again" "open" "$(reach "$SB" 198.51.100.10 8000)"
+fi
+H nft delete table ip filter
+expect_eq "without the chain, doctor has no forwarding line" "" \
+  "$("$NEXUS" doctor --json 2>/dev/null | jq -r '.checks[] | select(.name == "forwarding") | .detail')"
+
 # DNS through nexusd's forwarder: public names resolve, private answers are stripped.
 expect_eq "a name resolves through the gateway's DNS" "198.51.100.10" \
   "$(py "$SB" "import socket; print(socket.gethostbyname('outside.test'))")"
