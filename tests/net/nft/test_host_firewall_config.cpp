@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "common/json.hpp"
 #include "net/nft/host_firewall.hpp"
 
 using namespace nexus;
@@ -130,4 +131,42 @@ TEST_CASE("bad configs are refused with the field and the value") {
   auto bad = HostFirewall::create(c);
   REQUIRE_FALSE(bad);
   CHECK(has(bad.error().message(), "host firewall config: interface prefix ''"));
+}
+
+TEST_CASE("another table's forward chain with policy drop is found, with the way out") {
+  // `nft -j list chains` on a host with Docker (iptables-nft), nexusd's own table and a
+  // forward chain that accepts.
+  Json listing = parse_json(R"([
+    {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+    {"chain": {"family": "ip", "table": "filter", "name": "FORWARD", "handle": 1, "type": "filter",
+               "hook": "forward", "prio": 0, "policy": "drop"}},
+    {"chain": {"family": "ip", "table": "filter", "name": "DOCKER-USER", "handle": 9}},
+    {"chain": {"family": "inet", "table": "nexus", "name": "forward", "handle": 4, "type": "filter",
+               "hook": "forward", "prio": 0, "policy": "drop"}},
+    {"chain": {"family": "inet", "table": "other", "name": "fwd", "handle": 2, "type": "filter",
+               "hook": "forward", "prio": 0, "policy": "accept"}},
+    {"chain": {"family": "ip6", "table": "strict", "name": "fwd", "handle": 3, "type": "filter",
+               "hook": "forward", "prio": 10, "policy": "drop"}},
+    {"chain": "not an object"}, 7
+  ])").value();
+  auto drops = forward_drop_chains(listing, "nexus");
+  REQUIRE(drops.size() == 2);
+  CHECK(drops[0].to_string() == "table ip filter chain FORWARD");
+  CHECK(drops[0].docker_user);
+  CHECK(drops[1].to_string() == "table ip6 strict chain fwd");
+  CHECK_FALSE(drops[1].docker_user);
+  // nexusd's own table (any name it was given) is never reported.
+  CHECK(forward_drop_chains(listing, "other").size() == 3);
+  CHECK(forward_drop_chains(Json::object(), "nexus").empty());
+
+  std::string advice = describe_forward_drops(drops, "nxs");
+  CHECK(has(advice, "table ip filter chain FORWARD, table ip6 strict chain fwd drop forwarded packets by policy "
+                    "(Docker does this), so sandboxes cannot reach the outside"));
+  CHECK(has(advice, "iptables -I DOCKER-USER -i nxs+ -j ACCEPT && iptables -I DOCKER-USER -o nxs+"));
+  CHECK(has(advice, "nft insert rule ip6 strict fwd iifname \"nxs*\" accept"));
+  std::string plain = describe_forward_drops({drops[1]}, "nxs");
+  CHECK(has(plain, "table ip6 strict chain fwd drops forwarded"));
+  CHECK_FALSE(has(plain, "Docker"));
+  ForeignForwardDrop v6{"ip6", "filter", "FORWARD"};
+  CHECK(has(describe_forward_drops({v6}, "nxs"), "ip6tables -I FORWARD -i nxs+ -j ACCEPT"));
 }
