@@ -109,6 +109,16 @@ class Exchange {
   /// Drop the connection at once without completing the response (for a proxy whose
   /// upstream broke mid-body: the client must see a truncated response, not a complete one).
   virtual void abort() = 0;
+
+  /// A protocol upgrade (a proxy relaying a WebSocket): sends `status` (101) with `headers`
+  /// exactly as given, then the connection is a byte tunnel. The bytes the client sends after
+  /// the request head (those already read first) go to `on_data`; pause_body()/resume_body()
+  /// give flow control; `on_end` runs once, ok when the client closed its side, an error when
+  /// the connection broke. write() sends raw bytes, finish() shuts the connection down after
+  /// them. No idle timeout applies. False (nothing sent) when the request has a body or a
+  /// response was started.
+  virtual bool upgrade(int status, Headers headers, std::function<void(std::string_view)> on_data,
+                       std::function<void(Result<void>)> on_end) = 0;
 };
 
 using Handler = std::function<void(std::shared_ptr<Exchange>)>;
@@ -167,6 +177,11 @@ struct ClientRequest {
   bool chunked_body = false;  ///< send the body with ClientCall::write()/finish()
   uint64_t connect_timeout_ms = 10 * 1000;
   size_t max_header_bytes = 64 * 1024;
+  /// A protocol upgrade (the caller sets Connection and Upgrade; no body). When the answer
+  /// is 101, on_head gets it and the connection is a byte tunnel: on_data gets what the
+  /// server sends, ClientCall::write() sends raw bytes, finish() shuts the sending side
+  /// down, and on_end runs when the server closes. Any other answer is a plain response.
+  bool upgrade = false;
 };
 
 struct ResponseHead {

@@ -49,11 +49,19 @@ class ClientCallImpl final : public ClientCall,
   }
 
   void write(std::string_view data) override {
+    if (tunnel_ && !ended_ && !body_finished_ && !data.empty()) return send(std::string(data));
     if (ended_ || !req_.chunked_body || body_finished_ || data.empty()) return;
     queue(chunk_frame(data));
   }
 
   void finish() override {
+    if (tunnel_ && !ended_ && !body_finished_) {
+      body_finished_ = true;
+      shutdown_req_.data = this;
+      // Errors (and the cancel when the handle closes first) need nothing: reading reports them.
+      (void)uv_shutdown(&shutdown_req_, &handle_.stream, [](uv_shutdown_t*, int) {});
+      return;
+    }
     if (ended_ || !req_.chunked_body || body_finished_) return;
     body_finished_ = true;
     queue(std::string(detail::kLastChunk));
@@ -124,6 +132,7 @@ class ClientCallImpl final : public ClientCall,
     head_.status = status;
     head_.headers = std::move(headers);
     head_ready_ = true;
+    upgrading_ = status == 101 && req_.upgrade;
     return iequals(req_.method, "HEAD") ? 1 : 0;
   }
 
@@ -335,8 +344,21 @@ class ClientCallImpl final : public ClientCall,
   }
 
   void feed(const char* data, size_t n) {
+    if (tunnel_) {
+      backlog_.append(data, n);
+      return deliver();
+    }
     if (message_complete_) return;
     llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+    if (upgrading_ && (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE)) {
+      // 101: what follows the head is the new protocol's, raw.
+      size_t used = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      backlog_.assign(data + std::min(used, n), n - std::min(used, n));
+      upgrading_ = false;
+      tunnel_ = true;
+      message_complete_ = false;
+      return deliver();
+    }
     if (err != HPE_OK && err != HPE_PAUSED) {
       if (head_too_large_) {
         end_call(fail(Errc::too_large, fmt::format("response headers from {} exceed {} bytes",
@@ -351,6 +373,11 @@ class ClientCallImpl final : public ClientCall,
   }
 
   void peer_closed(int status) {
+    if (tunnel_) {
+      if (status != UV_EOF) return end_call(fail_errno(-status, "reading from " + what_));
+      message_complete_ = true;  // the server's side of the tunnel ended: deliver, then end
+      return deliver();
+    }
     if (!message_complete_ && status == UV_EOF && got_bytes_) {
       // A body delimited by the end of the connection ends here.
       llhttp_errno_t err = llhttp_finish(&parser_);
@@ -455,6 +482,9 @@ class ClientCallImpl final : public ClientCall,
   bool got_bytes_ = false;
   bool head_ready_ = false;
   bool message_complete_ = false;
+  bool upgrading_ = false;  // a 101 to an upgrade request is being parsed
+  bool tunnel_ = false;     // after it: raw bytes both ways
+  uv_shutdown_t shutdown_req_{};
   ResponseHead head_;
   std::string backlog_;  // body bytes parsed but not yet delivered (while paused)
 };

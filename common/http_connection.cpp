@@ -142,7 +142,7 @@ void Connection::update_reading() {
     want = true;
   } else if (phase_ != Phase::closed) {
     bool paused = phase_ == Phase::exchange && body_mode_ == BodyMode::stream && body_paused_;
-    want = inbuf_.size() < kMaxBuffered && !paused;
+    want = inbuf_.size() < kMaxBuffered && !paused && !tunnel_eof_;
   }
   if (want == reading_) return;
   if (want) {
@@ -158,6 +158,10 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (nread > 0) {
     if (c->phase_ != Phase::head && c->phase_ != Phase::exchange) return;  // lingering
     c->inbuf_.append(buf->base, static_cast<size_t>(nread));
+    c->process();
+  } else if (nread == UV_EOF && c->tunnel_ && c->phase_ == Phase::exchange) {
+    // A tunnel is two directions: the client's end is not the server's.
+    c->tunnel_eof_ = true;
     c->process();
   } else if (nread < 0) {
     // EOF or an error: a response still in progress is aborted (close_now decides).
@@ -198,6 +202,23 @@ bool Connection::step() {
       return !inbuf_.empty() && parse();
     case Phase::exchange:
       break;
+  }
+
+  if (tunnel_) {
+    if (body_paused_ || body_ended_) return false;
+    if (!inbuf_.empty()) {
+      std::string chunk;
+      chunk.swap(inbuf_);
+      if (auto cb = on_data_) cb(chunk);
+      return true;
+    }
+    if (tunnel_eof_) {
+      body_ended_ = true;
+      on_data_ = nullptr;
+      if (auto end = std::exchange(on_end_, nullptr)) end({});
+      return true;
+    }
+    return false;
   }
 
   if (!backlog_.empty()) {
@@ -410,6 +431,8 @@ void Connection::dispatch() {
   no_body_ = false;
   remaining_.reset();
   aborted_ = false;
+  tunnel_ = false;
+  tunnel_eof_ = false;
 
   auto ex = std::make_shared<ExchangeImpl>(shared_from_this(), exchange_id_, std::move(head_),
                                            peer_);
@@ -506,7 +529,7 @@ void Connection::pause_body(uint64_t id) {
 void Connection::resume_body(uint64_t id) {
   if (!is_current(id) || !body_paused_) return;
   body_paused_ = false;
-  arm_timer(options_.body_idle_timeout_ms);
+  if (!tunnel_) arm_timer(options_.body_idle_timeout_ms);
   process();
 }
 

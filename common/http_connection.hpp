@@ -59,6 +59,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void respond(uint64_t id, int status, Headers headers, std::string body);
   void start_response(uint64_t id, int status, Headers headers);
   bool write(uint64_t id, std::string_view data);
+  bool start_tunnel(uint64_t id, int status, Headers headers, std::function<void(std::string_view)> on_data,
+                    std::function<void(Result<void>)> on_end);
   void finish(uint64_t id);
   size_t pending_bytes() const { return pending_; }
   void on_drain(uint64_t id, std::function<void()> cb);
@@ -150,6 +152,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool chunked_ = false;
   bool no_body_ = false;
   std::optional<uint64_t> remaining_;  // raw streamed body with Content-Length
+  bool tunnel_ = false;      // upgraded: raw bytes both ways, no parsing (start_tunnel)
+  bool tunnel_eof_ = false;  // the client closed its side of the tunnel
   bool aborted_ = false;
   std::function<void()> on_drain_;
   std::function<void()> on_abort_;
@@ -181,6 +185,8 @@ class ExchangeImpl final : public Exchange {
   bool aborted() const override { return aborted_; }
   bool responded() const override { return responded_; }
   void abort() override;
+  bool upgrade(int status, Headers headers, std::function<void(std::string_view)> on_data,
+               std::function<void(Result<void>)> on_end) override;
 
  private:
   friend class Connection;

@@ -124,8 +124,44 @@ bool Connection::write(uint64_t id, std::string_view data) {
   return phase_ != Phase::closed;
 }
 
+bool Connection::start_tunnel(uint64_t id, int status, Headers headers, std::function<void(std::string_view)> on_data,
+                              std::function<void(Result<void>)> on_end) {
+  if (!is_current(id) || resp_ != Resp::none || body_mode_ != BodyMode::undecided) return false;
+  if (auto cl = ex_ ? ex_->head_.headers.get("Content-Length") : std::nullopt; cl && *cl != "0") return false;
+  if (ex_ && ex_->head_.headers.has("Transfer-Encoding")) return false;
+  // The head goes out as given: the protocol after it is the peers' own, so no framing.
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+  append_headers(out, headers);
+  out.append("\r\n");
+  send(std::move(out));
+  tunnel_ = true;
+  keep_alive_ = false;
+  resp_ = Resp::streaming;
+  chunked_ = false;
+  no_body_ = false;
+  remaining_.reset();
+  body_mode_ = BodyMode::stream;
+  body_ended_ = false;
+  on_data_ = std::move(on_data);
+  on_end_ = std::move(on_end);
+  if (timer_) timer_->stop();
+  process();
+  return phase_ != Phase::closed;
+}
+
 void Connection::finish(uint64_t id) {
   if (!is_current(id) || resp_ != Resp::streaming) return;
+  if (tunnel_) {
+    // Shut down after what is queued; whatever the client still sends is read and dropped.
+    tunnel_ = false;
+    body_ended_ = true;
+    on_data_ = nullptr;
+    on_end_ = nullptr;
+    resp_ = Resp::done;
+    if (ex_) ex_->responded_ = true;
+    begin_linger();
+    return;
+  }
   if (chunked_) send(std::string(kLastChunk));
   if (remaining_ && *remaining_ > 0) keep_alive_ = false;  // short body: framing is broken
   response_done();
@@ -218,6 +254,15 @@ void ExchangeImpl::on_abort(std::function<void()> cb) {
   } else if (auto* c = live()) {
     c->on_abort(id_, std::move(cb));
   }
+}
+
+bool ExchangeImpl::upgrade(int status, Headers headers, std::function<void(std::string_view)> on_data,
+                           std::function<void(Result<void>)> on_end) {
+  if (started_ || responded_) return false;
+  auto* c = live();
+  if (!c || !c->start_tunnel(id_, status, std::move(headers), std::move(on_data), std::move(on_end))) return false;
+  started_ = true;
+  return true;
 }
 
 void ExchangeImpl::abort() {

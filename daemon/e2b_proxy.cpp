@@ -30,6 +30,18 @@ bool has_request_body(const http::RequestHead& head) {
   return len && *len != "0";
 }
 
+/// The protocol a request asks to upgrade to (Connection: upgrade, Upgrade: websocket),
+/// or "" for a plain request.
+std::string upgrade_protocol(const http::RequestHead& head) {
+  auto up = head.headers.get("Upgrade");
+  if (!up || up->empty()) return "";
+  for (const auto& [k, v] : head.headers.items())
+    if (iequals(k, "Connection"))
+      for (const auto& tok : split(v, ','))
+        if (iequals(trim(tok), "upgrade")) return std::string(*up);
+  return "";
+}
+
 }  // namespace
 
 bool is_hop_header(std::string_view name) {
@@ -139,6 +151,14 @@ void E2bProxy::relay(std::shared_ptr<http::Exchange> ex, const std::string& id, 
   if (!access_token.empty()) req.headers.set("X-Access-Token", access_token);
   bool body = has_request_body(head);
   req.chunked_body = body;
+  // A WebSocket (or another upgrade) to a program of the sandbox's: relayed as a tunnel once
+  // the program answers 101. nexusd's own ports (the agent) take no upgrades.
+  std::string protocol = to_user_port && !body ? upgrade_protocol(head) : "";
+  if (!protocol.empty()) {
+    req.upgrade = true;
+    req.headers.set("Connection", "Upgrade");
+    req.headers.set("Upgrade", protocol);
+  }
 
   // The call holds the exchange until the upstream response ends; the exchange's callbacks
   // hold the call only weakly, so nothing keeps the pair alive after both ends are done.
@@ -148,8 +168,36 @@ void E2bProxy::relay(std::shared_ptr<http::Exchange> ex, const std::string& id, 
   auto state = std::make_shared<Upstream>(Upstream::waiting);
   auto call_slot = std::make_shared<std::weak_ptr<http::ClientCall>>();
   http::ResponseCallbacks cbs;
-  cbs.on_head = [ex, state, call_slot, id](const http::ResponseHead& rh) {
-    if (rh.status < 200) {  // 1xx (an upgrade above all) is nothing an E2B client expects
+  cbs.on_head = [ex, state, call_slot, id, upgrade = req.upgrade](const http::ResponseHead& rh) {
+    if (rh.status == 101 && upgrade) {
+      http::Headers h;
+      for (const auto& [k, v] : rh.headers.items())
+        if (!iequals(k, "Content-Length") && !iequals(k, "Transfer-Encoding") && !iequals(k, "Keep-Alive")) h.add(k, v);
+      auto to_sandbox = [ex, call_slot](std::string_view data) {
+        auto c = call_slot->lock();
+        if (!c) return;
+        c->write(data);
+        if (c->pending_bytes() > kHighWater) {
+          ex->pause_body();
+          c->on_drain([ex] { ex->resume_body(); });
+        }
+      };
+      auto client_closed = [call_slot](Result<void> r) {
+        auto c = call_slot->lock();
+        if (!c) return;
+        if (r) c->finish();  // the client's side ended; the sandbox may still answer
+        else c->cancel();
+      };
+      if (!ex->upgrade(101, std::move(h), std::move(to_sandbox), std::move(client_closed))) {
+        *state = Upstream::refused;
+        reply_502(ex, id, "The connection could not be upgraded");
+        if (auto c = call_slot->lock()) c->cancel();
+        return;
+      }
+      *state = Upstream::streaming;
+      return;
+    }
+    if (rh.status < 200) {  // another 1xx is nothing an E2B client expects
       *state = Upstream::refused;
       reply_502(ex, id, fmt::format("The sandbox answered HTTP {}", rh.status));
       if (auto c = call_slot->lock()) c->cancel();

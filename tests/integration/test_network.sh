@@ -286,6 +286,19 @@ expect_eq "nexus sandbox port prints the URL" "http://9000-$SBD.localhost:$EPORT
 expect_contains "the URL reaches the sandbox's server" "Directory listing" "$(H curl -s --max-time 5 "$url")"
 expect_contains "so do the E2B routing headers" "Directory listing" \
   "$(H curl -s --max-time 5 -H "E2b-Sandbox-Id: $SBD" -H "E2b-Sandbox-Port: 9000" "http://127.0.0.1:$EPORT/")"
+# A WebSocket to a sandbox port: the upgrade is relayed, then bytes both ways (a greeting sent
+# with the 101, a 300 KB message and its echo, the close handshake).
+WS_SRV=$(base64 -w0 "$(dirname "$0")/ws_echo.py")
+"$NEXUS" sandbox exec "$SBD" -- sh -c "echo $WS_SRV | base64 -d >/tmp/ws_echo.py && python3 /tmp/ws_echo.py 9002 >/dev/null 2>&1 &" >/dev/null
+sleep 1
+ws=$(H timeout 30 python3 "$(dirname "$0")/ws_client.py" 127.0.0.1 "$EPORT" "9002-$SBD.localhost:$EPORT" 2>&1)
+expect_contains "a WebSocket to a sandbox port is upgraded (101)" "status 101" "$ws"
+expect_contains "with the sandbox's own Sec-WebSocket-Accept" "accept ok" "$ws"
+expect_contains "the frame sent with the 101 arrives" "greeting hello from the sandbox" "$ws"
+expect_contains "a small message is echoed" "echo ok 5" "$ws"
+expect_contains "a 300 KB message goes there and back" "echo ok 300000" "$ws"
+expect_contains "the close handshake completes and the connection ends" "close ok
+end ok" "$ws"
 expect_eq "a port nothing listens on is a 502" 502 \
   "$(H curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "E2b-Sandbox-Id: $SBD" -H "E2b-Sandbox-Port: 9001" "http://127.0.0.1:$EPORT/")"
 check "no other host user may connect to a sandbox directly" sh -c "! nsenter --net=$HOSTNS setpriv --reuid=65534 --regid=65534 --clear-groups \
@@ -302,6 +315,12 @@ expect_eq "without it: 403" 403 "$(H curl -s -o /dev/null -w '%{http_code}' --ma
 expect_eq "with a wrong one: 403" 403 "$(H curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'e2b-traffic-access-token: nope' "$purl")"
 expect_contains "with it: the sandbox's server" "Directory listing" \
   "$(H curl -s --max-time 5 -H "e2b-traffic-access-token: $TOKEN" "$purl")"
+"$NEXUS" sandbox exec "$SBP" -- sh -c "echo $WS_SRV | base64 -d >/tmp/ws_echo.py && python3 /tmp/ws_echo.py 9002 >/dev/null 2>&1 &" >/dev/null
+sleep 1
+expect_contains "a WebSocket without the token: 403" "status 403" \
+  "$(H timeout 30 python3 "$(dirname "$0")/ws_client.py" 127.0.0.1 "$EPORT" "9002-$SBP.localhost:$EPORT" 2>&1)"
+expect_contains "with it: upgraded and echoed" "echo ok 300000" \
+  "$(H timeout 30 python3 "$(dirname "$0")/ws_client.py" 127.0.0.1 "$EPORT" "9002-$SBP.localhost:$EPORT" "$TOKEN" 2>&1)"
 expect_not_contains "the token is never logged" "$TOKEN" "$(cat "$DAEMON_LOG")"
 "$NEXUS" sandbox stop "$SBP" >/dev/null
 
