@@ -64,23 +64,9 @@ std::string Topology::setup() {
   const std::string id = std::to_string(::getpid());
   sandbox_ns = "nxnet-s-" + id;
   host_ns = "nxnet-h-" + id;
-  int pipefd[2];
-  if (::pipe(pipefd) != 0) return "pipe failed";
-  reaper = ::fork();
-  if (reaper == 0) {
-    ::close(pipefd[1]);
-    ::setsid();
-    char c;
-    while (::read(pipefd[0], &c, 1) > 0) {}
-    std::string cmd = "ip netns del " + sandbox_ns + " 2>/dev/null; ip netns del " + host_ns + " 2>/dev/null";
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(0);
-  }
-  ::close(pipefd[0]);  // the write end stays open (and leaks into exec'd children: harmless)
-  ::fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
-
-  if (!sh("ip netns add " + sandbox_ns) || !sh("ip netns add " + host_ns))
-    return "cannot create network namespaces (ip netns add)";
+  reaper = start_reaper(netns_del_command({sandbox_ns, host_ns}));
+  if (reaper < 0) return "cannot start the reaper";
+  if (!add_netns({sandbox_ns, host_ns})) return "cannot create network namespaces (ip netns add)";
   const std::string H = "ip -n " + host_ns + " ", S = "ip -n " + sandbox_ns + " ";
   bool ok = sh("ip link add name nxh0 netns " + host_ns + " type veth peer name nxs0 netns " + sandbox_ns) &&
             sh(H + "addr add 198.51.100.1/24 dev nxh0") && sh(H + "addr add 198.51.100.3/24 dev nxh0") &&
@@ -94,8 +80,8 @@ std::string Topology::setup() {
             sh(H + "link set nxh0 up") && sh(S + "link set nxs0 up");
   if (!ok) return "cannot create the veth pair";
   orig_fd = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-  sandbox_fd = ::open(("/run/netns/" + sandbox_ns).c_str(), O_RDONLY | O_CLOEXEC);
-  host_fd = ::open(("/run/netns/" + host_ns).c_str(), O_RDONLY | O_CLOEXEC);
+  sandbox_fd = open_netns(sandbox_ns);
+  host_fd = open_netns(host_ns);
   if (orig_fd < 0 || sandbox_fd < 0 || host_fd < 0) return "cannot open the namespaces";
   if (::setns(host_fd, CLONE_NEWNET) != 0) return "setns into the host namespace failed";
   ifindex = static_cast<int>(::if_nametoindex("nxh0"));
@@ -104,26 +90,7 @@ std::string Topology::setup() {
 
 void Topology::teardown() {
   if (orig_fd >= 0) ::setns(orig_fd, CLONE_NEWNET);
-  if (!sandbox_ns.empty()) run("ip netns del " + sandbox_ns);
-  if (!host_ns.empty()) run("ip netns del " + host_ns);
-}
-
-Addr addr(const char* ip, uint16_t port) {
-  Addr a;
-  if (std::strchr(ip, ':')) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    ::inet_pton(AF_INET6, ip, &s6->sin6_addr);
-    a.len = sizeof(*s6);
-  } else {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    ::inet_pton(AF_INET, ip, &s4->sin_addr);
-    a.len = sizeof(*s4);
-  }
-  return a;
+  del_netns({sandbox_ns, host_ns});
 }
 
 UniqueFd listen_tcp(bool in_sandbox, const char* ip, uint16_t port) {
@@ -336,30 +303,23 @@ int main(int argc, char** argv) {
     args.push_back(argv[i]);
   }
   const bool ebpf = g_kind == Kind::ebpf;
-  if (::geteuid() != 0) {
-    std::puts(ebpf ? "SKIP: needs root (network namespaces, CAP_BPF, CAP_NET_ADMIN)"
-                   : "SKIP: needs root (network namespaces, CAP_NET_ADMIN)");
-    return 77;
-  }
+  if (::geteuid() != 0)
+    return skip(ebpf ? "needs root (network namespaces, CAP_BPF, CAP_NET_ADMIN)"
+                     : "needs root (network namespaces, CAP_NET_ADMIN)");
   const char* tools = ebpf ? "command -v ip >/dev/null && command -v tc >/dev/null && command -v bpftool >/dev/null"
                            : "command -v ip >/dev/null && command -v nft >/dev/null";
-  if (std::system(tools) != 0) {
-    std::puts(ebpf ? "SKIP: needs ip and tc (iproute2) and bpftool" : "SKIP: needs ip (iproute2) and nft (nftables)");
-    return 77;
-  }
-  std::string why = g_topo.setup();
-  if (!why.empty()) {
+  if (std::system(tools) != 0)
+    return skip(ebpf ? "needs ip and tc (iproute2) and bpftool" : "needs ip (iproute2) and nft (nftables)");
+  if (std::string why = g_topo.setup(); !why.empty()) {
     g_topo.teardown();
-    std::printf("SKIP: %s\n", why.c_str());
-    return 77;
+    return skip(why);
   }
   {
     auto probe = try_attach(RuleSet{});
     if (!probe) {
       g_topo.teardown();
-      std::printf("SKIP: %s policy unavailable here: %s\n", ebpf ? "eBPF TC" : "nftables",
-                  probe.error().message().c_str());
-      return 77;
+      return skip(std::string(ebpf ? "eBPF TC" : "nftables") + " policy unavailable here: " +
+                  probe.error().message());
     }
   }
   Catch::Session session;

@@ -33,7 +33,7 @@
 #include "net/ebpf_policy.hpp"
 #include "net/nft/nft_policy.hpp"
 #include "net/policy.hpp"
-#include "tests/net/shell.hpp"
+#include "tests/net/netns_support.hpp"
 
 namespace nexus::net::testing {
 
@@ -60,22 +60,12 @@ struct Topology {
 
   // A socket in the sandbox namespace (sockets keep the namespace they were made in).
   int sandbox_socket(int domain, int type, int proto = 0) const {
-    ::setns(sandbox_fd, CLONE_NEWNET);
-    int fd = ::socket(domain, type | SOCK_CLOEXEC, proto);
-    ::setns(host_fd, CLONE_NEWNET);
-    return fd;
+    return socket_in(sandbox_fd, domain, type, proto).release();
   }
 };
 
 extern Topology g_topo;
 
-struct Addr {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  int family() const { return ss.ss_family; }
-};
-
-Addr addr(const char* ip, uint16_t port);
 /// A listening TCP socket (non-blocking) in the sandbox namespace or the host one.
 UniqueFd listen_tcp(bool in_sandbox, const char* ip, uint16_t port);
 UniqueFd bind_udp(bool in_sandbox, const char* ip, uint16_t port);

@@ -7,7 +7,6 @@
 #include <catch.hpp>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
@@ -19,33 +18,18 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <thread>
 
 #include "common/unique_fd.hpp"
 #include "net/sandbox_network.hpp"
-#include "tests/net/shell.hpp"
+#include "tests/net/netns_support.hpp"
 
 using namespace nexus;
-using nexus::net::testing::run;
-using nexus::net::testing::sh;
+using namespace nexus::net::testing;
 using namespace nexus::net;
 
 namespace {
 
 const std::string kNetnsDir = "/tmp/nexus-test-netns";
-
-// A socket of `type` made inside the namespace at `path` (a thread enters it, makes the
-// socket and leaves; the socket keeps the namespace).
-UniqueFd socket_in(const std::string& path, int family, int type, int proto) {
-  int fd = -1;
-  std::thread([&] {
-    int ns = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) return;
-    ::close(ns);
-    fd = ::socket(family, type | SOCK_CLOEXEC, proto);
-  }).join();
-  return UniqueFd(fd);
-}
 
 // TCP from the sandbox to a listener on the host side of its veth.
 bool tcp_reaches_host(const SandboxNetwork& net, uint16_t port) {
@@ -226,18 +210,13 @@ TEST_CASE("bad ids are refused before anything is made", "[unit]") {
 }
 
 int main(int argc, char** argv) {
-  if (::geteuid() != 0) {
-    std::printf("SKIP: needs root (network namespaces, veth pairs)\n");
-    return 77;
-  }
+  if (::geteuid() != 0) return skip("needs root (network namespaces, veth pairs)");
   // A network and mount namespace of the test's own: nothing it makes reaches the host.
   if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0 || ::mount("", "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
-    std::printf("SKIP: cannot create a private network and mount namespace: %s\n", std::strerror(errno));
-    return 77;
+    return skip(std::string("cannot create a private network and mount namespace: ") + std::strerror(errno));
   }
-  if (run("command -v ip").empty() || run("command -v nsenter").empty()) {
-    std::printf("SKIP: needs ip (iproute2) and nsenter (util-linux)\n");
-    return 77;
+  if (run("command -v ip").empty() || run("command -v nsenter").empty())  {
+    return skip("needs ip (iproute2) and nsenter (util-linux)");
   }
   return Catch::Session().run(argc, argv);
 }

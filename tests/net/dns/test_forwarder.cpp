@@ -40,11 +40,10 @@
 #include "common/unique_fd.hpp"
 #include "dns_test_util.hpp"
 #include "net/dns/forwarder.hpp"
-#include "tests/net/shell.hpp"
+#include "tests/net/netns_support.hpp"
 
 using namespace nexus;
-using nexus::net::testing::run;
-using nexus::net::testing::sh;
+using namespace nexus::net::testing;
 using namespace nexus::net::dns;
 using namespace std::chrono_literals;
 using dnstest::Builder;
@@ -73,23 +72,8 @@ struct Env {
     const std::string id = std::to_string(::getpid());
     sandbox_ns = "nxdns-s-" + id;
     upstream_ns = "nxdns-u-" + id;
-    int pipefd[2];
-    if (::pipe(pipefd) != 0) return "pipe failed";
-    pid_t reaper = ::fork();
-    if (reaper == 0) {
-      ::close(pipefd[1]);
-      ::setsid();
-      char c;
-      while (::read(pipefd[0], &c, 1) > 0) {}
-      std::string cmd = "ip netns del " + sandbox_ns + " 2>/dev/null; ip netns del " + upstream_ns + " 2>/dev/null";
-      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-      ::_exit(0);
-    }
-    ::close(pipefd[0]);
-    ::fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
-
-    if (!sh("ip netns add " + sandbox_ns) || !sh("ip netns add " + upstream_ns))
-      return "cannot create network namespaces (ip netns add)";
+    if (start_reaper(netns_del_command({sandbox_ns, upstream_ns})) < 0) return "cannot start the reaper";
+    if (!add_netns({sandbox_ns, upstream_ns})) return "cannot create network namespaces (ip netns add)";
     const std::string S = "ip -n " + sandbox_ns + " ", U = "ip -n " + upstream_ns + " ";
     bool ok = sh("ip link set lo up") &&
               sh("ip link add name nxs0dnstest000 type veth peer name eth0 netns " + sandbox_ns) &&
@@ -119,8 +103,8 @@ struct Env {
     if (!nft) return "cannot run nft";
     std::fputs(rules, nft);
     if (::pclose(nft) != 0) return "nft cannot load a nat redirect here (nf_tables nat, fib)";
-    sandbox_fd = ::open(("/run/netns/" + sandbox_ns).c_str(), O_RDONLY | O_CLOEXEC);
-    upstream_fd = ::open(("/run/netns/" + upstream_ns).c_str(), O_RDONLY | O_CLOEXEC);
+    sandbox_fd = open_netns(sandbox_ns);
+    upstream_fd = open_netns(upstream_ns);
     if (sandbox_fd < 0 || upstream_fd < 0) return "cannot open the namespaces";
     return start_dnsmasq();
   }
@@ -151,15 +135,7 @@ struct Env {
       ::kill(dnsmasq, SIGTERM);
       ::waitpid(dnsmasq, nullptr, 0);
     }
-    run("ip netns del " + sandbox_ns);
-    run("ip netns del " + upstream_ns);
-  }
-
-  int socket_in(int ns_fd, int domain, int type) const {
-    ::setns(ns_fd, CLONE_NEWNET);
-    int fd = ::socket(domain, type | SOCK_CLOEXEC, 0);
-    ::setns(host_fd, CLONE_NEWNET);
-    return fd;
+    del_netns({sandbox_ns, upstream_ns});
   }
 
   std::optional<std::vector<uint8_t>> ask_from(int ns_fd, const char* ip, uint16_t port,
@@ -220,7 +196,7 @@ uint8_t rcode_of(const std::vector<uint8_t>& m) { return static_cast<uint8_t>(m[
 // A TCP connection from the sandbox to the gateway's port 53.
 UniqueFd tcp_connect(const char* ip = kGateway4) {
   SocketAddress a = to(ip, 53);
-  UniqueFd fd(g_env.socket_in(g_env.sandbox_fd, a.family(), SOCK_STREAM));
+  UniqueFd fd(socket_in(g_env.sandbox_fd, a.family(), SOCK_STREAM));
   REQUIRE(::connect(fd.get(), a.get(), a.length) == 0);
   return fd;
 }
@@ -266,7 +242,7 @@ TEST_CASE("a sandbox's A query is answered through the redirect", "[forwarder]")
   // Real dig, UDP.
   CHECK(dig("+short @10.88.0.1 a.test") == "198.51.100.7\n");
   // A socket: the answer comes from the gateway's port 53 with the sandbox's own ID.
-  UniqueFd fd(g_env.socket_in(g_env.sandbox_fd, AF_INET, SOCK_DGRAM));
+  UniqueFd fd(socket_in(g_env.sandbox_fd, AF_INET, SOCK_DGRAM));
   auto q = Builder().header(0x4242, 0x0100, 1, 0, 0, 1).question("A.Test").opt(1232).done();
   SocketAddress gw = to(kGateway4, 53);
   REQUIRE(::sendto(fd.get(), q.data(), q.size(), 0, gw.get(), gw.length) == static_cast<ssize_t>(q.size()));
@@ -383,7 +359,7 @@ TEST_CASE("a registered address arriving through another interface is a spoof", 
   const std::string U = "ip -n " + g_env.upstream_ns + " ";
   REQUIRE(sh(U + "addr add 10.88.0.2/32 dev eth0"));
   REQUIRE(sh(U + "route add 10.88.0.1/32 via 192.0.2.1 src 10.88.0.2"));
-  UniqueFd liar(g_env.socket_in(g_env.upstream_fd, AF_INET, SOCK_DGRAM));
+  UniqueFd liar(socket_in(g_env.upstream_fd, AF_INET, SOCK_DGRAM));
   SocketAddress self = to(kSandbox4, 0), port = to(kGateway4, 15053);
   REQUIRE(::bind(liar.get(), self.get(), self.length) == 0);
   auto q = dnstest::query("a.test");
@@ -414,7 +390,7 @@ TEST_CASE("a sandbox without DNS gets REFUSED", "[forwarder]") {
 
 TEST_CASE("garbage is dropped and counted, and does not stop the service", "[forwarder]") {
   auto f = start(options({kLive}));
-  UniqueFd fd(g_env.socket_in(g_env.sandbox_fd, AF_INET, SOCK_DGRAM));
+  UniqueFd fd(socket_in(g_env.sandbox_fd, AF_INET, SOCK_DGRAM));
   SocketAddress gw = to(kGateway4, 53);
   std::vector<std::vector<uint8_t>> junk = {
       {},                                                                    // empty
@@ -475,14 +451,14 @@ TEST_CASE("a dead upstream falls over to the next one", "[forwarder]") {
 TEST_CASE("answers must match (spoofed IDs, questions, sources are dropped); truncation", "[forwarder]") {
   // The fake upstream is a socket in the upstream namespace that this test drives.
   SocketAddress fake = to(kFake, 53);
-  UniqueFd up(g_env.socket_in(g_env.upstream_fd, AF_INET, SOCK_DGRAM));
+  UniqueFd up(socket_in(g_env.upstream_fd, AF_INET, SOCK_DGRAM));
   REQUIRE(::bind(up.get(), fake.get(), fake.length) == 0);
   SocketAddress other = to(kFake, 5353);
-  UniqueFd up2(g_env.socket_in(g_env.upstream_fd, AF_INET, SOCK_DGRAM));
+  UniqueFd up2(socket_in(g_env.upstream_fd, AF_INET, SOCK_DGRAM));
   REQUIRE(::bind(up2.get(), other.get(), other.length) == 0);
   auto f = start(options({std::string(kFake)}));
 
-  UniqueFd client(g_env.socket_in(g_env.sandbox_fd, AF_INET, SOCK_DGRAM));
+  UniqueFd client(socket_in(g_env.sandbox_fd, AF_INET, SOCK_DGRAM));
   SocketAddress gw = to(kGateway4, 53);
   auto q = dnstest::query("a.test", 1, 0x4242);
   REQUIRE(::sendto(client.get(), q.data(), q.size(), 0, gw.get(), gw.length) > 0);
@@ -547,7 +523,7 @@ TEST_CASE("the in-flight bounds hold under a flood", "[forwarder]") {
   o.max_in_flight_per_client = 20;
   auto f = start(o);
   REQUIRE(f->add_client(kSandbox6, "sb_two"));
-  UniqueFd fd(g_env.socket_in(g_env.sandbox_fd, AF_INET, SOCK_DGRAM));
+  UniqueFd fd(socket_in(g_env.sandbox_fd, AF_INET, SOCK_DGRAM));
   SocketAddress gw = to(kGateway4, 53);
   for (int i = 0; i < 200; ++i) {
     auto q = dnstest::query("flood" + std::to_string(i) + ".test", 1, static_cast<uint16_t>(i));
@@ -557,7 +533,7 @@ TEST_CASE("the in-flight bounds hold under a flood", "[forwarder]") {
   auto s = f->stats();
   CHECK(s.sandboxes["sb_one"].dropped_over_limit == 180);
   // The other sandbox still gets in, up to the total bound.
-  UniqueFd fd6(g_env.socket_in(g_env.sandbox_fd, AF_INET6, SOCK_DGRAM));
+  UniqueFd fd6(socket_in(g_env.sandbox_fd, AF_INET6, SOCK_DGRAM));
   SocketAddress gw6 = to(kGateway6, 53);
   for (int i = 0; i < 50; ++i) {
     auto q = dnstest::query("other" + std::to_string(i) + ".test");
@@ -641,21 +617,14 @@ TEST_CASE("handed-over sockets are served", "[forwarder]") {
 }
 
 int main(int argc, char** argv) {
-  if (::geteuid() != 0) {
-    std::puts("SKIP: needs root (network namespaces, nftables)");
-    return 77;
-  }
+  if (::geteuid() != 0) return skip("needs root (network namespaces, nftables)");
   for (const char* tool : {"ip", "nft", "dnsmasq", "dig"}) {
-    if (std::system((std::string("command -v ") + tool + " >/dev/null 2>&1 || test -x /usr/sbin/" + tool).c_str()) != 0) {
-      std::printf("SKIP: needs %s (iproute2, nftables, dnsmasq-base, bind9-dnsutils)\n", tool);
-      return 77;
-    }
+    if (std::system((std::string("command -v ") + tool + " >/dev/null 2>&1 || test -x /usr/sbin/" + tool).c_str()) != 0)
+      return skip(std::string("needs ") + tool + " (iproute2, nftables, dnsmasq-base, bind9-dnsutils)");
   }
-  std::string why = g_env.setup();
-  if (!why.empty()) {
+  if (std::string why = g_env.setup(); !why.empty()) {
     g_env.teardown();
-    std::printf("SKIP: %s\n", why.c_str());
-    return 77;
+    return skip(why);
   }
   int rc = Catch::Session().run(argc, argv);
   g_env.teardown();

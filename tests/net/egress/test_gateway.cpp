@@ -18,7 +18,6 @@
 #include <catch.hpp>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -39,11 +38,10 @@
 
 #include "common/json.hpp"
 #include "net/egress/gateway.hpp"
-#include "tests/net/shell.hpp"
+#include "tests/net/netns_support.hpp"
 
 using namespace nexus;
-using nexus::net::testing::run;
-using nexus::net::testing::sh;
+using namespace nexus::net::testing;
 using namespace nexus::net;
 using namespace nexus::net::egress;
 using namespace std::chrono_literals;
@@ -64,7 +62,7 @@ struct World {
   std::string id = std::to_string(::getpid());
   std::string sandbox_ns = "nxeg-s-" + id, upstream_ns = "nxeg-u-" + id;
   std::string dir;
-  int host_fd = -1, sandbox_fd = -1;
+  int sandbox_fd = -1;
   pid_t reaper = -1;
   std::vector<pid_t> servers;
   std::shared_ptr<SandboxDirectory> sandboxes = std::make_shared<SandboxDirectory>();
@@ -90,29 +88,17 @@ struct World {
     char tmpl[] = "/tmp/nexus-egress-gw-XXXXXX";
     if (!::mkdtemp(tmpl)) return "mkdtemp failed";
     dir = tmpl;
-    // The reaper: when this process ends in any way, the pipe closes and it cleans up.
-    int pipefd[2];
-    if (::pipe(pipefd) != 0) return "pipe failed";
-    reaper = ::fork();
-    if (reaper == 0) {
-      ::close(pipefd[1]);
-      ::setsid();
-      char c;
-      while (::read(pipefd[0], &c, 1) > 0) {}
-      std::string cmd = "ip netns pids " + upstream_ns + " 2>/dev/null | xargs -r kill -9; ip netns del " +
-                        sandbox_ns + " 2>/dev/null; ip netns del " + upstream_ns + " 2>/dev/null; rm -rf " + dir +
-                        " /etc/netns/" + sandbox_ns + "; rmdir /etc/netns 2>/dev/null";
-      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-      ::_exit(0);
-    }
-    ::close(pipefd[0]);
-    ::fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
+    // However this process ends, the reaper stops the upstream's servers, deletes the namespaces and removes
+    // the files.
+    reaper = start_reaper("ip netns pids " + upstream_ns + " 2>/dev/null | xargs -r kill -9; " +
+                          netns_del_command({sandbox_ns, upstream_ns}) + "; rm -rf " + dir + " /etc/netns/" +
+                          sandbox_ns + "; rmdir /etc/netns 2>/dev/null");
+    if (reaper < 0) return "cannot start the reaper";
 
     // Our own "host" namespace: nothing here touches the machine's.
     if (::unshare(CLONE_NEWNET) != 0) return "unshare(CLONE_NEWNET) failed";
-    host_fd = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (!sh("ip netns add " + sandbox_ns) || !sh("ip netns add " + upstream_ns)) return "ip netns add failed";
-    sandbox_fd = ::open(("/run/netns/" + sandbox_ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (!add_netns({sandbox_ns, upstream_ns})) return "ip netns add failed";
+    sandbox_fd = open_netns(sandbox_ns);
     const std::string IS = "ip -n " + sandbox_ns + " ", IU = "ip -n " + upstream_ns + " ";
     bool ok = sh("ip link set lo up") &&
               sh("ip link add nxsegtest00001 type veth peer name eth0 netns " + sandbox_ns) &&
@@ -208,17 +194,14 @@ struct World {
                    read_file(dir + "/upstream.jsonl").c_str());
     for (pid_t p : servers) ::kill(-p, SIGKILL);
     for (pid_t p : servers) ::waitpid(p, nullptr, 0);
-    run("ip netns del " + sandbox_ns);
-    run("ip netns del " + upstream_ns);
+    del_netns({sandbox_ns, upstream_ns});
     if (!dir.empty()) run("rm -rf " + dir);
     run("rm -rf /etc/netns/" + sandbox_ns + "; rmdir /etc/netns 2>/dev/null");  // only if empty
   }
 
   // A TCP connection from the sandbox namespace (the socket keeps the namespace it was made in).
   int sandbox_connect(const char* ip, uint16_t port) const {
-    ::setns(sandbox_fd, CLONE_NEWNET);
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ::setns(host_fd, CLONE_NEWNET);
+    int fd = socket_in(sandbox_fd, AF_INET, SOCK_STREAM).release();
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
@@ -756,21 +739,15 @@ TEST_CASE("a sandbox that half-closes after its request still gets the answer", 
 }
 
 int main(int argc, char** argv) {
-  if (::geteuid() != 0) {
-    std::puts("SKIP: needs root (network namespaces, nftables)");
-    return 77;
-  }
+  if (::geteuid() != 0) return skip("needs root (network namespaces, nftables)");
   if (std::system("command -v ip >/dev/null && command -v nft >/dev/null && command -v curl >/dev/null && "
                   "command -v openssl >/dev/null && test -x /usr/bin/python3 && "
                   "(command -v dnsmasq || test -x /usr/sbin/dnsmasq) >/dev/null") != 0) {
-    std::puts("SKIP: needs ip, nft, curl, openssl, /usr/bin/python3 and dnsmasq");
-    return 77;
+    return skip("needs ip, nft, curl, openssl, /usr/bin/python3 and dnsmasq");
   }
-  std::string why = g.setup();
-  if (!why.empty()) {
+  if (std::string why = g.setup(); !why.empty()) {
     g.teardown();
-    std::printf("SKIP: %s\n", why.c_str());
-    return 77;
+    return skip(why);
   }
   int rc = Catch::Session().run(argc, argv);
   g.teardown();

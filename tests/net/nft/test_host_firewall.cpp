@@ -37,11 +37,10 @@
 #include "net/nft/host_firewall.hpp"
 #include "net/nft/nft_context.hpp"
 #include "net/nft/nft_policy.hpp"
-#include "tests/net/shell.hpp"
+#include "tests/net/netns_support.hpp"
 
 using namespace nexus;
-using nexus::net::testing::run;
-using nexus::net::testing::sh;
+using namespace nexus::net::testing;
 using namespace nexus::net;
 using namespace nexus::net::nft;
 using namespace std::chrono_literals;
@@ -59,28 +58,14 @@ struct Topology {
   int orig_fd = -1, host_fd = -1, a_fd = -1, b_fd = -1, outside_fd = -1;
   pid_t reaper = -1;
 
-  std::string names() const { return host + " " + a + " " + b + " " + outside; }
+  std::vector<std::string> names() const { return {host, a, b, outside}; }
 
   std::string setup() {
     const std::string id = std::to_string(::getpid());
     host = "nxfw-h-" + id, a = "nxfw-a-" + id, b = "nxfw-b-" + id, outside = "nxfw-o-" + id;
-    int pipefd[2];
-    if (::pipe(pipefd) != 0) return "pipe failed";
-    // Deletes the namespaces however this process ends (a crash or SIGKILL too).
-    reaper = ::fork();
-    if (reaper == 0) {
-      ::close(pipefd[1]);
-      ::setsid();
-      char c;
-      while (::read(pipefd[0], &c, 1) > 0) {}
-      std::string cmd = "for n in " + names() + "; do ip netns del $n 2>/dev/null; done";
-      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-      ::_exit(0);
-    }
-    ::close(pipefd[0]);
-    ::fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
-    for (const auto& n : {host, a, b, outside})
-      if (!sh("ip netns add " + n)) return "cannot create network namespaces (ip netns add)";
+    reaper = start_reaper(netns_del_command(names()));
+    if (reaper < 0) return "cannot start the reaper";
+    if (!add_netns(names())) return "cannot create network namespaces (ip netns add)";
     const std::string H = "ip -n " + host + " ", A = "ip -n " + a + " ", B = "ip -n " + b + " ", O = "ip -n " + outside + " ";
     bool ok =
         sh("ip link add name nxsfwtesta netns " + host + " type veth peer name eth0 netns " + a) &&
@@ -91,17 +76,14 @@ struct Topology {
         sh(H + "addr add 2001:db8:5::1/64 dev up0 nodad") && sh(A + "addr add 10.88.0.2/30 dev eth0") &&
         sh(A + "addr add fd4e:7800::2/126 dev eth0 nodad") && sh(B + "addr add 10.88.0.6/30 dev eth0") &&
         sh(O + "addr add 198.51.100.10/24 dev eth0") && sh(O + "addr add 2001:db8:5::10/64 dev eth0 nodad");
-    for (const auto& n : {host, a, b, outside}) ok = ok && sh("ip -n " + n + " link set lo up");
+    for (const auto& n : names()) ok = ok && sh("ip -n " + n + " link set lo up");
     ok = ok && sh(H + "link set nxsfwtesta up") && sh(H + "link set nxsfwtestb up") && sh(H + "link set up0 up") &&
          sh(A + "link set eth0 up") && sh(B + "link set eth0 up") && sh(O + "link set eth0 up") &&
          sh(A + "route add default via 10.88.0.1") && sh(A + "-6 route add default via fd4e:7800::1") &&
          sh(B + "route add default via 10.88.0.5");
     if (!ok) return "cannot create the veth pairs";
     orig_fd = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    host_fd = ::open(("/run/netns/" + host).c_str(), O_RDONLY | O_CLOEXEC);
-    a_fd = ::open(("/run/netns/" + a).c_str(), O_RDONLY | O_CLOEXEC);
-    b_fd = ::open(("/run/netns/" + b).c_str(), O_RDONLY | O_CLOEXEC);
-    outside_fd = ::open(("/run/netns/" + outside).c_str(), O_RDONLY | O_CLOEXEC);
+    host_fd = open_netns(host), a_fd = open_netns(a), b_fd = open_netns(b), outside_fd = open_netns(outside);
     if (orig_fd < 0 || host_fd < 0 || a_fd < 0 || b_fd < 0 || outside_fd < 0) return "cannot open the namespaces";
     if (::setns(host_fd, CLONE_NEWNET) != 0) return "setns into the host namespace failed";
     return "";
@@ -109,37 +91,11 @@ struct Topology {
 
   void teardown() {
     if (orig_fd >= 0) ::setns(orig_fd, CLONE_NEWNET);
-    for (const auto& n : {host, a, b, outside})
-      if (!n.empty()) run("ip netns del " + n);
+    del_netns(names());
   }
 };
 
 Topology g_topo;
-
-struct Addr {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  int family() const { return ss.ss_family; }
-  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
-};
-
-Addr addr(const char* ip, uint16_t port) {
-  Addr a;
-  if (std::strchr(ip, ':')) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    ::inet_pton(AF_INET6, ip, &s6->sin6_addr);
-    a.len = sizeof(*s6);
-  } else {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    ::inet_pton(AF_INET, ip, &s4->sin_addr);
-    a.len = sizeof(*s4);
-  }
-  return a;
-}
 
 // "198.51.100.1:80", "[2001:db8:5::1]:80"
 std::string to_string(const sockaddr_storage& ss) {
@@ -159,18 +115,16 @@ std::string host_of(const std::string& addr_port) {
   return addr_port.substr(0, addr_port.rfind(':'));
 }
 
-// A socket in the namespace `ns_fd` (sockets keep the namespace they were made in).
-UniqueFd socket_in(int ns_fd, int domain, int type) {
-  REQUIRE(::setns(ns_fd, CLONE_NEWNET) == 0);
-  int fd = ::socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  REQUIRE(::setns(g_topo.host_fd, CLONE_NEWNET) == 0);
-  REQUIRE(fd >= 0);
-  return UniqueFd(fd);
+// A non-blocking socket in the namespace `ns_fd`; the test fails when it cannot be made.
+UniqueFd nb_socket_in(int ns_fd, int domain, int type) {
+  UniqueFd fd = socket_in(ns_fd, domain, type | SOCK_NONBLOCK);
+  REQUIRE(fd);
+  return fd;
 }
 
 UniqueFd listen_tcp(int ns_fd, const char* ip, uint16_t port) {
   Addr a = addr(ip, port);
-  UniqueFd fd = socket_in(ns_fd, a.family(), SOCK_STREAM);
+  UniqueFd fd = nb_socket_in(ns_fd, a.family(), SOCK_STREAM);
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (a.family() == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -181,7 +135,7 @@ UniqueFd listen_tcp(int ns_fd, const char* ip, uint16_t port) {
 
 UniqueFd bind_udp(int ns_fd, const char* ip, uint16_t port) {
   Addr a = addr(ip, port);
-  UniqueFd fd = socket_in(ns_fd, a.family(), SOCK_DGRAM);
+  UniqueFd fd = nb_socket_in(ns_fd, a.family(), SOCK_DGRAM);
   int one = 1;
   if (a.family() == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   ::setsockopt(fd.get(), SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one));
@@ -247,7 +201,7 @@ struct Connecting {
 
 Connecting connect_tcp(int ns_fd, const char* ip, uint16_t port) {
   Addr a = addr(ip, port);
-  Connecting c{socket_in(ns_fd, a.family(), SOCK_STREAM)};
+  Connecting c{nb_socket_in(ns_fd, a.family(), SOCK_STREAM)};
   int r = ::connect(c.fd.get(), a.sa(), a.len);
   REQUIRE((r == 0 || errno == EINPROGRESS));
   return c;
@@ -372,7 +326,7 @@ TEST_CASE("masquerade: the outside sees the host's address, and the replies come
 
     auto userver = bind_udp(g_topo.outside_fd, ip, 7001);
     Addr a = addr(ip, 0);
-    UniqueFd uc = socket_in(g_topo.a_fd, a.family(), SOCK_DGRAM);
+    UniqueFd uc = nb_socket_in(g_topo.a_fd, a.family(), SOCK_DGRAM);
     send_to(uc.get(), ip, 7001, "ping");
     Datagram d = receive(userver.get());
     CHECK(host_of(d.from) == host_ip);
@@ -417,7 +371,7 @@ TEST_CASE("DNS to the gateway goes to the forwarder's port (UDP and TCP); DNS el
   install();
   auto dns = bind_udp(g_topo.host_fd, "0.0.0.0", 15053);
   auto dns_tcp = listen_tcp(g_topo.host_fd, "0.0.0.0", 15053);
-  UniqueFd c = socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
+  UniqueFd c = nb_socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
   Addr gw = addr("10.88.0.1", 53);
   REQUIRE(::connect(c.get(), gw.sa(), gw.len) == 0);  // a connected socket takes answers from 10.88.0.1:53 only
   REQUIRE(::send(c.get(), "query", 5, 0) == 5);
@@ -439,7 +393,7 @@ TEST_CASE("DNS to the gateway goes to the forwarder's port (UDP and TCP); DNS el
 
   // To a resolver outside: forwarded (and masqueraded), not redirected.
   auto outside_dns = bind_udp(g_topo.outside_fd, "198.51.100.10", 53);
-  UniqueFd c2 = socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
+  UniqueFd c2 = nb_socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
   send_to(c2.get(), "198.51.100.10", 53, "q2");
   Datagram o = receive(outside_dns.get());
   CHECK(o.payload == "q2");
@@ -475,7 +429,7 @@ TEST_CASE("sandboxes reach no other host service; the services are closed to the
   CHECK(counted("services-from-outside", before));
   CHECK_FALSE(readable(http.get(), 200));
   before = fw_packets("services-from-outside");
-  UniqueFd ou = socket_in(g_topo.outside_fd, AF_INET, SOCK_DGRAM);
+  UniqueFd ou = nb_socket_in(g_topo.outside_fd, AF_INET, SOCK_DGRAM);
   send_to(ou.get(), "198.51.100.1", 15053, "q");
   CHECK(counted("services-from-outside", before));
   CHECK_FALSE(readable(dns.get(), 200));
@@ -497,7 +451,7 @@ TEST_CASE("sandboxes cannot reach each other, and nothing new is forwarded to a 
   CHECK(counted("sandbox-to-sandbox", before));
   CHECK_FALSE(readable(b_server.get(), 200));
   before = fw_packets("sandbox-to-sandbox");
-  UniqueFd u = socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
+  UniqueFd u = nb_socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
   send_to(u.get(), "10.88.0.6", 5000, "x");
   CHECK(counted("sandbox-to-sandbox", before));
   CHECK_FALSE(readable(b_udp.get(), 200));
@@ -637,7 +591,7 @@ TEST_CASE("with the sandbox's policy: rules judge the destination the sandbox ch
   CHECK(allowed.wait_connected());
   CHECK(count("web") >= 2);
   // DNS to the gateway: allowed by its rule although 10/8 is in the private default deny.
-  UniqueFd c = socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
+  UniqueFd c = nb_socket_in(g_topo.a_fd, AF_INET, SOCK_DGRAM);
   send_to(c.get(), "10.88.0.1", 53, "q");
   Datagram d = receive(dns.get());
   CHECK(d.payload == "q");
@@ -708,24 +662,17 @@ TEST_CASE("without CAP_NET_ADMIN the probe and the install say permission_denied
 }
 
 int main(int argc, char** argv) {
-  if (::geteuid() != 0) {
-    std::puts("SKIP: needs root (network namespaces, CAP_NET_ADMIN)");
-    return 77;
-  }
+  if (::geteuid() != 0) return skip("needs root (network namespaces, CAP_NET_ADMIN)");
   if (std::system("command -v ip >/dev/null && command -v nft >/dev/null && command -v sysctl >/dev/null") != 0) {
-    std::puts("SKIP: needs ip (iproute2), nft (nftables) and sysctl (procps)");
-    return 77;
+    return skip("needs ip (iproute2), nft (nftables) and sysctl (procps)");
   }
-  std::string why = g_topo.setup();
-  if (!why.empty()) {
+  if (std::string why = g_topo.setup(); !why.empty()) {
     g_topo.teardown();
-    std::printf("SKIP: %s\n", why.c_str());
-    return 77;
+    return skip(why);
   }
   if (auto ok = nft_available(); !ok) {
     g_topo.teardown();
-    std::printf("SKIP: nftables unavailable here: %s\n", ok.error().message().c_str());
-    return 77;
+    return skip("nftables unavailable here: " + ok.error().message());
   }
   int rc = Catch::Session().run(argc, argv);
   g_topo.teardown();
