@@ -148,9 +148,9 @@ void E2bControl::create(const Principal& who, const ExPtr& ex) {
     auto network = settings_from_e2b(body.value("network", Json()), internet);
     if (!network) return reply_error(ex, 400, network.error().message());
     req.network = std::move(*network);
-    mgr_.create(req, [ex](Result<SandboxRecord> r) {
+    mgr_.create(req, [ex, domain = domain_](Result<SandboxRecord> r) {
       if (!r) return reply_error(ex, r.error());
-      reply_json(ex, 201, e2b::sandbox_json(*r));
+      reply_json(ex, 201, e2b::sandbox_json(*r, domain));
     });
   });
 }
@@ -168,11 +168,11 @@ void E2bControl::connect(const Principal& who, const std::string& id, const ExPt
       if (!resumed) return reply_error(ex, resumed.error());
       auto set = mgr_.set_ttl(id, seconds);
       if (!set) return reply_error(ex, set.error());
-      return reply_json(ex, 201, e2b::sandbox_json(*set));
+      return reply_json(ex, 201, e2b::sandbox_json(*set, domain_));
     }
     auto extended = mgr_.extend(id, seconds);
     if (!extended) return reply_error(ex, extended.error());
-    reply_json(ex, 200, e2b::sandbox_json(*extended));
+    reply_json(ex, 200, e2b::sandbox_json(*extended, domain_));
   });
 }
 
@@ -245,7 +245,7 @@ void E2bControl::list(const Principal& who, const ExPtr& ex) {
 void E2bControl::info(const Principal& who, const std::string& id, const ExPtr& ex) {
   auto r = visible_live(who, id);
   if (!r) return reply_error(ex, r.error());
-  reply_json(ex, 200, e2b::detail_json(*r));
+  reply_json(ex, 200, e2b::detail_json(*r, domain_));
 }
 
 void E2bControl::kill(const Principal& who, const std::string& id, const ExPtr& ex) {

@@ -19,6 +19,9 @@ class E2bControl {
  public:
   E2bControl(SandboxManager& mgr, KeyService& keys) : mgr_(mgr), keys_(keys) {}
   void handle(std::shared_ptr<http::Exchange> ex);
+  /// The `domain` answered for sandboxes ("localhost:PORT" of the endpoint), so the SDK's
+  /// getHost(port) is PORT-ID.localhost:PORT, which the endpoint routes to that sandbox port.
+  void set_domain(std::string domain) { domain_ = std::move(domain); }
 
  private:
   using ExPtr = std::shared_ptr<http::Exchange>;
@@ -30,7 +33,7 @@ class E2bControl {
   void set_timeout(const Principal& who, const std::string& id, const ExPtr& ex);
   void pause(const Principal& who, const std::string& id, const ExPtr& ex);
   void metrics(const Principal& who, const std::string& id, const ExPtr& ex);
-  /// Calls of e2b 2.51 that Nexus does not implement yet (network update, fork, snapshots):
+  /// Calls of e2b 2.51 that Nexus does not implement yet (fork, snapshots):
   /// 404 for a sandbox the caller cannot see, else 501 naming what is missing.
   void update_network(const Principal& who, const std::string& id, const ExPtr& ex);
   void unsupported(const Principal& who, const std::string& id, std::string_view what, const ExPtr& ex);
@@ -39,6 +42,7 @@ class E2bControl {
 
   SandboxManager& mgr_;
   KeyService& keys_;
+  std::string domain_;
 };
 
 }  // namespace nexus::daemon

@@ -27,12 +27,12 @@ Json base_json(const SandboxRecord& r) {
 
 std::string_view e2b_state(SandboxState s) { return s == SandboxState::paused ? "paused" : "running"; }
 
-Json sandbox_json(const SandboxRecord& r) {
+Json sandbox_json(const SandboxRecord& r, const std::string& domain) {
   Json j = base_json(r);
   j["envdAccessToken"] = r.access_token;
   auto traffic = traffic_token_for(r.access_token);
   j["trafficAccessToken"] = traffic.empty() ? Json(nullptr) : Json(traffic);
-  j["domain"] = nullptr;
+  j["domain"] = domain.empty() ? Json(nullptr) : Json(domain);
   return j;
 }
 
@@ -49,10 +49,10 @@ Json listed_json(const SandboxRecord& r) {
   return j;
 }
 
-Json detail_json(const SandboxRecord& r) {
+Json detail_json(const SandboxRecord& r, const std::string& domain) {
   Json j = listed_json(r);
   j["envdAccessToken"] = r.access_token;
-  j["domain"] = nullptr;
+  j["domain"] = domain.empty() ? Json(nullptr) : Json(domain);
   j["allowInternetAccess"] = r.net_index >= 0;  // a network of its own (its rules may still deny)
   j["lifecycle"] = {{"onTimeout", r.on_timeout == TimeoutAction::pause ? "pause" : "kill"}, {"autoResume", false}};
   return j;

@@ -20,12 +20,12 @@ constexpr std::string_view kEnvdVersion = "0.6.13";
 /// What the SDK reports as the client's id.
 constexpr std::string_view kClientId = "nexus";
 
-/// `Sandbox` (create/connect answer).
-Json sandbox_json(const SandboxRecord& r);
+/// `Sandbox` (create/connect answer); `domain` null when empty.
+Json sandbox_json(const SandboxRecord& r, const std::string& domain = {});
 /// `ListedSandbox`.
 Json listed_json(const SandboxRecord& r);
 /// `SandboxDetail` (getInfo).
-Json detail_json(const SandboxRecord& r);
+Json detail_json(const SandboxRecord& r, const std::string& domain = {});
 /// One `SandboxMetric` sample.
 Json metric_json(int64_t now_ms, int cpus, uint64_t mem_used, uint64_t mem_total, double cpu_pct);
 

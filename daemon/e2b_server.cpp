@@ -63,6 +63,7 @@ Result<void> E2bServer::listen(const std::string& host, uint16_t port) {
   if (auto r = server_.listen_tcp(host, port); !r)
     return fail(std::move(r.error()).wrap(fmt::format("E2B endpoint on {}", url_for(host, port))));
   url_ = url_for(host, server_.bound_port());
+  control_.set_domain(fmt::format("localhost:{}", server_.bound_port()));
   return {};
 }
 
@@ -88,6 +89,7 @@ Result<void> E2bServer::listen_fd(UniqueFd fd) {
   std::string h = host;
   if (h == "0.0.0.0" || h == "::") h = "127.0.0.1";
   url_ = url_for(h, port);
+  control_.set_domain(fmt::format("localhost:{}", port));
   return {};
 }
 

@@ -5,6 +5,7 @@
 // counter of the rule the SDK's option became.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import http from 'node:http'
 import { after, describe, test } from 'node:test'
 import { Sandbox } from 'e2b'
 import { create, expectReject, kill, killAll, skipReason } from './lib.mjs'
@@ -69,6 +70,39 @@ describe('network', { skip: skipReason || (!process.env.NEXUS_CLI && 'NEXUS_CLI 
     try {
       const ids = policy(sbx.sandboxId).rules.map((x) => `${x.id} ${x.action} ${x.cidr}`)
       assert.deepEqual(ids, ['no-internet deny 0.0.0.0/0', 'no-internet-v6 deny ::/0'])
+    } finally {
+      await kill(sbx)
+    }
+  })
+
+  test('getHost(port) routes to that port of the sandbox, with the traffic token', T, async () => {
+    const port = new URL(process.env.E2B_SANDBOX_URL).port
+    const sbx = await create({ timeoutMs: 60_000, network: { allowPublicTraffic: false } })
+    try {
+      assert.equal(sbx.getHost(8000), `8000-${sbx.sandboxId}.localhost:${port}`)
+      await sbx.commands.run('mkdir -p /tmp/www && echo served >/tmp/www/index.html')
+      await sbx.commands.run('python3 -m http.server 8000 --directory /tmp/www', { background: true })
+      // *.localhost is loopback for browsers and curl, not for every resolver (glibc without
+      // nss-myhostname): connect to the endpoint and send that Host, as they would.
+      const get = (headers) =>
+        new Promise((ok, bad) =>
+          http
+            .get({ host: '127.0.0.1', port, path: '/', headers: { Host: sbx.getHost(8000), ...headers } }, (res) => {
+              let body = ''
+              res.on('data', (d) => (body += d))
+              res.on('end', () => ok({ status: res.statusCode, body }))
+            })
+            .on('error', bad),
+        )
+      let r
+      for (let i = 0; i < 50; i++) {  // until the server listens
+        r = await get({ 'e2b-traffic-access-token': sbx.trafficAccessToken })
+        if (r.status !== 502) break
+        await new Promise((ok) => setTimeout(ok, 100))
+      }
+      assert.equal(r.status, 200)
+      assert.equal(r.body.trim(), 'served')
+      assert.equal((await get({})).status, 403, 'public traffic is off: no token, no answer')
     } finally {
       await kill(sbx)
     }
