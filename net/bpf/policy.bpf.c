@@ -170,7 +170,9 @@ static __always_inline int parse_l4(struct __sk_buff* skb, __u32 off, struct pkt
     __u8 type_code[2];
     if (bpf_skb_load_bytes(skb, off, type_code, sizeof(type_code))) return P_MALFORMED;
     __u8 t = type_code[0];
-    if (p->proto == IPPROTO_ICMPV6 && t >= 133 && t <= 137) return P_NDP;
+    /* Neighbour discovery (133-137) and multicast listener discovery (130-132, 143): the
+     * link's own control traffic, which the kernels on both ends send by themselves. */
+    if (p->proto == IPPROTO_ICMPV6 && ((t >= 133 && t <= 137) || (t >= 130 && t <= 132) || t == 143)) return P_NDP;
     int error = p->proto == IPPROTO_ICMP ? (t == 3 || t == 11 || t == 12) : (t >= 1 && t <= 4);
     if (error) {
       parse_icmp_error(skb, off + 8, p);

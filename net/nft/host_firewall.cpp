@@ -188,6 +188,11 @@ std::string render_host_table(const HostFirewallConfig& c, const std::vector<std
   // through nexusd).
   t += "  chain forward {\n    type filter hook forward priority filter; policy accept;\n";
   t += fmt::format("    iifname {0} oifname {0} counter drop comment \"sandbox-to-sandbox\"\n", sb);
+  // The link's control messages (which the policy lets through for the veth itself) are
+  // never routed on: a guest with raw sockets cannot carry data out in them.
+  t += fmt::format("    iifname {} icmpv6 type {{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
+                   "nd-neighbor-advert, nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, "
+                   "mld2-listener-report }} counter drop comment \"sandbox-link-control\"\n", sb);
   t += fmt::format("    oifname {} ct state established,related counter accept comment \"to-sandbox-established\"\n", sb);
   t += fmt::format("    oifname {} counter drop comment \"to-sandbox-new\"\n", sb);
   t += fmt::format("    iifname {} counter accept comment \"from-sandbox\"\n", sb);

@@ -21,7 +21,8 @@ const char* stat_suffix(StatCounter c) {
 }
 
 // The fixed head of both chains: what passes before the rules, as in the eBPF program.
-// Neighbour discovery (ICMPv6 133-137) is needed for IPv6 on the veth at all; ICMP errors
+// Neighbour discovery (ICMPv6 133-137) is needed for IPv6 on the veth at all, and multicast
+// listener discovery (130-132, 143) is the link's own too (both kernels send it); ICMP errors
 // about a tracked flow (ct state related: no helpers are attached, so nothing else is) let
 // PMTU discovery and "port unreachable" through; replies of flows the other side opened pass.
 // Packets of the opening direction are judged by the rules every time, so a new deny cuts a
@@ -32,7 +33,8 @@ std::string chain_body(const ChainPlan& p, Direction d) {
   std::string t;
   t += head + fmt::format(
                   "icmpv6 type {{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, "
-                  "nd-redirect }} counter name {} accept\n",
+                  "nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report }} "
+                  "counter name {} accept\n",
                   stat_counter(p.ifname, StatCounter::ndp));
   t += head + fmt::format("ct state related counter name {} accept\n", stat_counter(p.ifname, StatCounter::related));
   t += head + fmt::format("ct direction reply counter name {} accept\n",

@@ -92,7 +92,7 @@ extern Kind g_kind;
 // What the scenarios need beyond PolicyBackend: the counters outside the rules, which both
 // backends keep under the same names.
 struct Stats {
-  Counter egress_default, ingress_default, egress_reply, ingress_reply, related;
+  Counter egress_default, ingress_default, egress_reply, ingress_reply, related, ndp;
 };
 
 // One attached backend, used only through PolicyBackend plus stats() and generation().
@@ -110,11 +110,11 @@ class Policy {
     if (ebpf_) {
       auto s = ebpf_->stats();
       if (!s) return fail(std::move(s).error());
-      return Stats{s->egress_default, s->ingress_default, s->egress_reply, s->ingress_reply, s->related};
+      return Stats{s->egress_default, s->ingress_default, s->egress_reply, s->ingress_reply, s->related, s->ndp};
     }
     auto s = nft_->stats();
     if (!s) return fail(std::move(s).error());
-    return Stats{s->egress_default, s->ingress_default, s->egress_reply, s->ingress_reply, s->related};
+    return Stats{s->egress_default, s->ingress_default, s->egress_reply, s->ingress_reply, s->related, s->ndp};
   }
   EbpfPolicy* ebpf() const { return ebpf_; }
   nft::NftPolicy* nft() const { return nft_; }

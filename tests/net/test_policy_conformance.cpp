@@ -7,6 +7,9 @@
 #include <catch.hpp>
 
 #include <poll.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -105,6 +108,30 @@ TEST_CASE("ICMP errors about the sandbox's own flows come back (port unreachable
     CHECK(related() == before + 1);
   }
   CHECK(policy->stats()->ingress_default.packets == 0);
+}
+
+TEST_CASE("the link's own ICMPv6 (multicast listener discovery) passes, counted as such, not by a deny") {
+  auto policy = attach(ruleset({"--id none-out --direction egress --cidr ::/0 --action deny"}));
+  const uint64_t before = policy->stats()->ndp.packets;
+  const uint64_t denied = counter_of(*policy, "none-out").packets;
+  // An MLDv2 report to ff02::16 with no records, as the sandbox's kernel sends on joining a group.
+  UniqueFd s(g_topo.sandbox_socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_ICMPV6));
+  REQUIRE(s.get() >= 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "nxs0", sizeof(ifr.ifr_name) - 1);
+  REQUIRE(::ioctl(s.get(), SIOCGIFINDEX, &ifr) == 0);  // the socket's namespace: the sandbox's
+  int hops = 1;
+  REQUIRE(::setsockopt(s.get(), IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) == 0);
+  sockaddr_in6 dst{};
+  dst.sin6_family = AF_INET6;
+  REQUIRE(::inet_pton(AF_INET6, "ff02::16", &dst.sin6_addr) == 1);
+  dst.sin6_scope_id = static_cast<uint32_t>(ifr.ifr_ifindex);
+  const uint8_t report[8] = {143, 0, 0, 0, 0, 0, 0, 0};  // the kernel fills the checksum in
+  REQUIRE(::sendto(s.get(), report, sizeof report, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 8);
+  for (int i = 0; i < 300 && policy->stats()->ndp.packets == before; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(policy->stats()->ndp.packets > before);
+  CHECK(counter_of(*policy, "none-out").packets == denied);
+  CHECK(policy->stats()->egress_default.packets == 0);
 }
 
 TEST_CASE("ingress: default deny, an allow rule opens one port; replies to it pass egress denies") {

@@ -64,10 +64,15 @@ TEST_CASE("the default config is valid and renders the shared design") {
   CHECK(udp < drop);
   // Forward: sandbox to sandbox first, then only replies towards a sandbox, then its own traffic.
   size_t s2s = at(t, "iifname @sandboxes oifname @sandboxes counter drop comment \"sandbox-to-sandbox\"");
+  // The link's own ICMPv6 control messages are never routed on.
+  size_t link = at(t, "iifname @sandboxes icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
+                      "nd-neighbor-advert, nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, "
+                      "mld2-listener-report } counter drop comment \"sandbox-link-control\"");
+  CHECK(s2s < link);
   size_t back = at(t, "oifname @sandboxes ct state established,related counter accept");
   size_t nnew = at(t, "oifname @sandboxes counter drop comment \"to-sandbox-new\"");
   size_t out = at(t, "iifname @sandboxes counter accept comment \"from-sandbox\"");
-  CHECK(s2s < back);
+  CHECK(link < back);
   CHECK(back < nnew);
   CHECK(nnew < out);
 }

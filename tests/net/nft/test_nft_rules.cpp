@@ -87,8 +87,9 @@ TEST_CASE("attach: counters, the chains' fixed head, rules in decision order, de
   CHECK(has(t, "create chain inet nexus_policy sb_nxsabc_e\n"));
   CHECK(has(t, "create chain inet nexus_policy sb_nxsabc_i\n"));
   const std::string e = "add rule inet nexus_policy sb_nxsabc_e ";
-  // NDP, related ICMP errors and replies first; then the rules; the default last.
-  size_t ndp = at(t, e + "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect }");
+  // NDP and MLD, related ICMP errors and replies first; then the rules; the default last.
+  size_t ndp = at(t, e + "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, "
+                         "nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report }");
   size_t rel = at(t, e + "ct state related counter name c_nxsabc_rel accept");
   size_t rep = at(t, e + "ct direction reply counter name c_nxsabc_re accept");
   // Same priority: deny before allow; lower priority numbers first.
