@@ -6,6 +6,7 @@
 // code. Usage: agent-exec UDS [--timeout SECONDS] [--pid VMM-PID] [--user NAME] -- CMD [ARGS...]
 //        agent-exec --control SOCKET JSON   (one request to nexus-vmm's control socket)
 // UDS may be `vsock:CID` for a plain AF_VSOCK connection (a peer VMM with vhost-vsock).
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include <linux/vm_sockets.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -53,12 +55,20 @@ int connect_vsock(unsigned cid, unsigned port, std::string& why) {
 int connect_agent(const std::string& uds, unsigned port, std::string& why) {
   if (uds.rfind("vsock:", 0) == 0)
     return connect_vsock(static_cast<unsigned>(std::atoi(uds.c_str() + 6)), port, why);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking for the connect only: a VMM that stopped accepting fills its backlog, and a
+  // blocking connect would then wait forever, past --timeout.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", uds.c_str());
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    why = std::string("connect: ") + std::strerror(errno);
+    why = errno == EAGAIN ? std::string("connect: the VMM accepts no connections (its backlog is full)")
+                          : std::string("connect: ") + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  if (int fl = ::fcntl(fd, F_GETFL); fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    why = std::string("fcntl: ") + std::strerror(errno);
     ::close(fd);
     return -1;
   }
