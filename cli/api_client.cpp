@@ -189,4 +189,16 @@ int report_failure(const Console& console, const ApiFailure& failure,
   return failure_exit_code(failure, running_code);
 }
 
+std::optional<Json> call_for_text(const Command& cmd, const ApiClient& api, const Console& console, int* exit_code) {
+  auto answer = api.call(cmd.request);
+  if (!answer) {
+    *exit_code = report_failure(console, answer.error(), cmd.socket, false);
+    return std::nullopt;
+  }
+  *exit_code = exit_ok;
+  if (!cmd.json) return std::move(*answer);
+  console.out(json_text(*answer));
+  return std::nullopt;
+}
+
 }  // namespace nexus::cli

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <tl/expected.hpp>
@@ -52,6 +53,11 @@ class ApiClient {
 /// 1 (API error), 3 (unreachable), 4 (not found); 125 for all of them when `running_code`.
 int report_failure(const Console& console, const ApiFailure& failure,
                    const std::string& socket_path, bool running_code);
+
+/// The start of a command that prints its answer: make cmd.request, report a failure, and
+/// with --json print the answer as it is. Returns the answer only when the caller is still
+/// to print it as text; otherwise the command is done and `*exit_code` is its status.
+std::optional<Json> call_for_text(const Command& cmd, const ApiClient& api, const Console& console, int* exit_code);
 
 /// The exit status report_failure() gives, without printing.
 int failure_exit_code(const ApiFailure& failure, bool running_code);

@@ -15,12 +15,9 @@ std::string joined(const Json& list) {
 }
 
 int policy(const Command& cmd, const ApiClient& api, const Console& console) {
-  auto answer = api.call(cmd.request);
-  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  if (cmd.json) {
-    console.out(json_text(*answer));
-    return exit_ok;
-  }
+  int rc = exit_ok;
+  auto answer = call_for_text(cmd, api, console, &rc);
+  if (!answer) return rc;
   if (cmd.id == CommandId::egress_policy_set) console.out("Egress policy set.\n");
   console.out(fmt::format("Allowed domains: {}\nDenied domains:  {}\n", joined(array_member(*answer, "allow")),
                           joined(array_member(*answer, "deny"))));
@@ -77,12 +74,9 @@ int audit(const Command& cmd, const ApiClient& api, const Console& console) {
 }
 
 int stats(const Command& cmd, const ApiClient& api, const Console& console) {
-  auto answer = api.call(cmd.request);
-  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  if (cmd.json) {
-    console.out(json_text(*answer));
-    return exit_ok;
-  }
+  int rc = exit_ok;
+  auto answer = call_for_text(cmd, api, console, &rc);
+  if (!answer) return rc;
   auto line = [&](const std::string& who, const Json& c) {
     Json n = c.value("connections", Json::object());
     return std::vector<Cell>{{who},

@@ -160,12 +160,9 @@ int inspect(const Command& cmd, const ApiClient& api, const Console& console) {
 }
 
 int remove(const Command& cmd, const ApiClient& api, const Console& console) {
-  auto answer = api.call(cmd.request);
-  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  if (cmd.json) {
-    console.out(json_text(*answer));
-    return exit_ok;
-  }
+  int rc = exit_ok;
+  auto answer = call_for_text(cmd, api, console, &rc);
+  if (!answer) return rc;
   for (const Json& r : array_member(*answer, "removed"))
     if (r.is_string()) console.out(cmd.quiet ? r.get<std::string>() + "\n" : "Removed image: " + r.get<std::string>() + "\n");
   Json gc = answer->value("gc", Json::object());

@@ -39,12 +39,9 @@ int add(const Command& cmd, const ApiClient& api, const Console& console) {
 }
 
 int list(const Command& cmd, const ApiClient& api, const Console& console) {
-  auto answer = api.call(cmd.request);
-  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  if (cmd.json) {
-    console.out(json_text(*answer));
-    return exit_ok;
-  }
+  int rc = exit_ok;
+  auto answer = call_for_text(cmd, api, console, &rc);
+  if (!answer) return rc;
   std::string addr = answer->value("address", std::string());
   console.out(fmt::format("Sandbox {}: {} (gateway and DNS {}), policy backend {}{}\n", cmd.subject,
                           addr.empty() ? "no network of its own" : addr, answer->value("gateway", std::string("-")),
@@ -80,12 +77,9 @@ int rm(const Command& cmd, const ApiClient& api, const Console& console) {
 }
 
 int stats(const Command& cmd, const ApiClient& api, const Console& console) {
-  auto answer = api.call(cmd.request);
-  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  if (cmd.json) {
-    console.out(json_text(*answer));
-    return exit_ok;
-  }
+  int rc = exit_ok;
+  auto answer = call_for_text(cmd, api, console, &rc);
+  if (!answer) return rc;
   std::vector<Column> columns = {{"RULE", Align::left, false}, {"DIRECTION"}, {"PACKETS", Align::right},
                                  {"BYTES", Align::right}};
   std::vector<std::vector<Cell>> rows;

@@ -251,12 +251,9 @@ Json run_result_json(const Json& result) {
 
 namespace {
 int port(const Command& cmd, const ApiClient& api, const Console& console) {
-  auto answer = api.call(cmd.request);
-  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  if (cmd.json) {
-    console.out(json_text(*answer));
-    return exit_ok;
-  }
+  int rc = exit_ok;
+  auto answer = call_for_text(cmd, api, console, &rc);
+  if (!answer) return rc;
   console.out(field_text(*answer, "url") + "\n");
   if (answer->contains("traffic_access_token"))
     console.err(fmt::format("Public traffic is off for {}: send the header e2b-traffic-access-token: {}\n", cmd.subject,

@@ -62,12 +62,9 @@ int build(const Command& cmd, const ApiClient& api, const Console& console) {
 }
 
 int show(const Command& cmd, const ApiClient& api, const Console& console) {
-  auto answer = api.call(cmd.request);
-  if (!answer) return report_failure(console, answer.error(), cmd.socket, false);
-  if (cmd.json) {
-    console.out(json_text(*answer));
-    return exit_ok;
-  }
+  int rc = exit_ok;
+  auto answer = call_for_text(cmd, api, console, &rc);
+  if (!answer) return rc;
   const Json& t = *answer;
   std::string out = fmt::format("Name:     {}\nStatus:   {}\n", field_text(t, "name"), field_text(t, "status"));
   if (t.contains("build_id")) out += fmt::format("Build:    {} (nexus template watch {})\n", field_text(t, "build_id"), field_text(t, "name"));

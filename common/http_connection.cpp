@@ -350,6 +350,7 @@ int Connection::cb_headers_complete(llhttp_t* p) {
   auto expect = h.headers.get("Expect");
   bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
   c->expect_continue_ = has_body && expect && iequals(*expect, "100-continue");
+  c->request_has_body_ = has_body;
   if (!llhttp_should_keep_alive(p) || p->upgrade) c->keep_alive_ = false;
   c->head_ready_ = true;
   return HPE_PAUSED;

@@ -133,6 +133,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool head_method_ = false;
   bool http10_ = false;
   bool expect_continue_ = false;  // "Expect: 100-continue" and no 100 sent yet
+  bool request_has_body_ = false;  // the head announced a body (chunked or a non-zero length)
 
   // the current exchange
   uint64_t exchange_id_ = 0;

@@ -126,9 +126,7 @@ bool Connection::write(uint64_t id, std::string_view data) {
 
 bool Connection::start_tunnel(uint64_t id, int status, Headers headers, std::function<void(std::string_view)> on_data,
                               std::function<void(Result<void>)> on_end) {
-  if (!is_current(id) || resp_ != Resp::none || body_mode_ != BodyMode::undecided) return false;
-  if (auto cl = ex_ ? ex_->head_.headers.get("Content-Length") : std::nullopt; cl && *cl != "0") return false;
-  if (ex_ && ex_->head_.headers.has("Transfer-Encoding")) return false;
+  if (!is_current(id) || resp_ != Resp::none || body_mode_ != BodyMode::undecided || request_has_body_) return false;
   // The head goes out as given: the protocol after it is the peers' own, so no framing.
   std::string out = fmt::format("HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
   append_headers(out, headers);

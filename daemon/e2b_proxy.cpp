@@ -2,6 +2,9 @@
 // E2B sandbox traffic proxy.
 #include "daemon/e2b_proxy.hpp"
 
+#include <functional>
+#include <memory>
+
 #include <fmt/format.h>
 
 #include "common/json.hpp"
@@ -40,6 +43,32 @@ std::string upgrade_protocol(const http::RequestHead& head) {
       for (const auto& tok : split(v, ','))
         if (iequals(trim(tok), "upgrade")) return std::string(*up);
   return "";
+}
+
+/// What the client sends, passed on to the sandbox's call: bytes with back-pressure (the
+/// client is paused while the call has too much queued), then the end (finish, or cancel
+/// when the client broke off). Serves a request body and an upgraded tunnel alike.
+struct ClientToSandbox {
+  std::function<void(std::string_view)> data;
+  std::function<void(Result<void>)> end;
+};
+ClientToSandbox client_to_sandbox(const std::shared_ptr<http::Exchange>& ex,
+                                  const std::shared_ptr<std::weak_ptr<http::ClientCall>>& call_slot) {
+  return {[ex, call_slot](std::string_view data) {
+            auto c = call_slot->lock();
+            if (!c) return;
+            c->write(data);
+            if (c->pending_bytes() > kHighWater) {
+              ex->pause_body();
+              c->on_drain([ex] { ex->resume_body(); });
+            }
+          },
+          [call_slot](Result<void> r) {
+            auto c = call_slot->lock();
+            if (!c) return;
+            if (r) c->finish();
+            else c->cancel();
+          }};
 }
 
 }  // namespace
@@ -169,40 +198,24 @@ void E2bProxy::relay(std::shared_ptr<http::Exchange> ex, const std::string& id, 
   auto call_slot = std::make_shared<std::weak_ptr<http::ClientCall>>();
   http::ResponseCallbacks cbs;
   cbs.on_head = [ex, state, call_slot, id, upgrade = req.upgrade](const http::ResponseHead& rh) {
+    auto refuse = [&](std::string_view why) {
+      *state = Upstream::refused;
+      reply_502(ex, id, why);
+      if (auto c = call_slot->lock()) c->cancel();
+    };
     if (rh.status == 101 && upgrade) {
       http::Headers h;
       for (const auto& [k, v] : rh.headers.items())
         if (!iequals(k, "Content-Length") && !iequals(k, "Transfer-Encoding") && !iequals(k, "Keep-Alive")) h.add(k, v);
-      auto to_sandbox = [ex, call_slot](std::string_view data) {
-        auto c = call_slot->lock();
-        if (!c) return;
-        c->write(data);
-        if (c->pending_bytes() > kHighWater) {
-          ex->pause_body();
-          c->on_drain([ex] { ex->resume_body(); });
-        }
-      };
-      auto client_closed = [call_slot](Result<void> r) {
-        auto c = call_slot->lock();
-        if (!c) return;
-        if (r) c->finish();  // the client's side ended; the sandbox may still answer
-        else c->cancel();
-      };
-      if (!ex->upgrade(101, std::move(h), std::move(to_sandbox), std::move(client_closed))) {
-        *state = Upstream::refused;
-        reply_502(ex, id, "The connection could not be upgraded");
-        if (auto c = call_slot->lock()) c->cancel();
-        return;
-      }
+      // The client's end of the tunnel finishes the sandbox's sending side; it may still answer.
+      auto pump = client_to_sandbox(ex, call_slot);
+      if (!ex->upgrade(101, std::move(h), std::move(pump.data), std::move(pump.end)))
+        return refuse("The connection could not be upgraded");
       *state = Upstream::streaming;
       return;
     }
-    if (rh.status < 200) {  // another 1xx is nothing an E2B client expects
-      *state = Upstream::refused;
-      reply_502(ex, id, fmt::format("The sandbox answered HTTP {}", rh.status));
-      if (auto c = call_slot->lock()) c->cancel();
-      return;
-    }
+    // Another 1xx is nothing an E2B client expects.
+    if (rh.status < 200) return refuse(fmt::format("The sandbox answered HTTP {}", rh.status));
     *state = Upstream::streaming;
     http::Headers h;
     for (const auto& [k, v] : rh.headers.items())
@@ -234,22 +247,8 @@ void E2bProxy::relay(std::shared_ptr<http::Exchange> ex, const std::string& id, 
     if (auto c = call_slot->lock()) c->cancel();
   });
   if (!body) return;
-  ex->stream_body(
-      [ex, call_slot](std::string_view data) {
-        auto c = call_slot->lock();
-        if (!c) return;
-        c->write(data);
-        if (c->pending_bytes() > kHighWater) {
-          ex->pause_body();
-          c->on_drain([ex] { ex->resume_body(); });
-        }
-      },
-      [call_slot](Result<void> r) {
-        auto c = call_slot->lock();
-        if (!c) return;
-        if (r) c->finish();
-        else c->cancel();
-      });
+  auto pump = client_to_sandbox(ex, call_slot);
+  ex->stream_body(std::move(pump.data), std::move(pump.end));
 }
 
 }  // namespace nexus::daemon

@@ -35,20 +35,20 @@ Networking::Networking(const DaemonConfig& config) : config_(config) {}
 Networking::~Networking() = default;  // policies stay attached: sandboxes outlive nexusd
 
 Result<void> Networking::start() {
-  auto pool = net::AddressPool::parse(config_.network_pool);
-  if (!pool) return fail(pool.error());
   std::string pool6 = config_.network_pool6 == "none" ? "" : config_.network_pool6;
   if (pool6 == "auto") {
-    // IPv6 where the host has it: a unique-local /64 of this nexusd's, NATed like IPv4.
-    if (auto v6 = net::host_ipv6_usable(); v6) {
-      pool6 = net::auto_pool6(pool->v4()).to_string();
-      log::info(kLog, "IPv6 for sandboxes from {} (network_pool6 = auto: the host has an IPv6 default route)", pool6);
-    } else {
-      pool6.clear();
+    // IPv6 where the host has it: a unique-local /64 of this nexusd's, NATed like IPv4. A bad
+    // IPv4 pool is left to the parse below to report.
+    pool6.clear();
+    auto v6 = net::host_ipv6_usable();
+    if (!v6) {
       log::info(kLog, "sandboxes have IPv4 only (network_pool6 = auto: {})", v6.error().message());
+    } else if (auto v4 = net::Cidr::parse(config_.network_pool); v4) {
+      pool6 = net::auto_pool6(*v4).to_string();
+      log::info(kLog, "IPv6 for sandboxes from {} (network_pool6 = auto: the host has an IPv6 default route)", pool6);
     }
   }
-  if (!pool6.empty()) pool = net::AddressPool::parse(config_.network_pool, pool6);
+  auto pool = net::AddressPool::parse(config_.network_pool, pool6);
   if (!pool) return fail(pool.error());
   pool_ = std::move(*pool);
   pool6_ = pool6;

@@ -295,7 +295,8 @@ bool has_ipv6_default_route(std::string_view text) {
     if (std::sscanf(line.c_str(), "%32s %x %32s %x %32s %x %x %x %x %16s", dest, &destlen, src, &srclen, nexthop,
                     &metric, &refcnt, &use, &flags, dev) != 10)
       continue;
-    if (std::string_view(dest) == std::string(32, '0') && destlen == 0 && (flags & kUp) && !(flags & kReject) &&
+    bool any = std::string_view(dest).find_first_not_of('0') == std::string_view::npos;
+    if (any && destlen == 0 && (flags & kUp) && !(flags & kReject) &&
         std::string_view(dev) != "lo")
       return true;
   }
